@@ -1,0 +1,372 @@
+//! A directory owns the actors of one entity kind: it spawns the actor of an id on first use
+//! (the actor loads its state in `pre_start`) and restarts a failed one from its stored state.
+//!
+//! Restart policy: a failed actor is restarted at once; one that failed more than
+//! [`MAX_FAILURES`] times within [`FAILURE_WINDOW`] is left stopped and its id answers
+//! `unavailable` until the window has passed, so one poisoned record cannot spin the system.
+
+use super::{Error, Missing};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
+    SupervisionEvent,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+pub const MAX_FAILURES: usize = 5;
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+
+/// An actor kind a directory can manage: spawned with its id, cloned from a prototype that
+/// carries what every actor of the kind needs (store, other handles, settings).
+pub trait Entity: Actor<Arguments = u64> + Clone {
+    /// Shown in errors and logs ("cart", "product", "user").
+    const KIND: &'static str;
+
+    /// A message that makes the actor fail, for supervision tests.
+    #[cfg(feature = "test-hooks")]
+    fn fail_message() -> Self::Msg;
+}
+
+/// Live actors by id, shared with every [`Handle`] so lookups skip the directory's mailbox.
+/// Only the directory writes it.
+type Live<M> = Arc<RwLock<HashMap<u64, ActorRef<M>>>>;
+
+/// The current directory actor; replaced when the root supervisor restarts it.
+type Slot<M> = Arc<RwLock<ActorRef<DirectoryMsg<M>>>>;
+
+pub enum DirectoryMsg<M> {
+    /// The live actor of `id`, spawned from storage if needed; `None` if `id` does not exist.
+    Get {
+        id: u64,
+        reply: RpcReplyPort<Result<Option<ActorRef<M>>, String>>,
+    },
+    /// Number of live actors of this kind.
+    LiveCount { reply: RpcReplyPort<usize> },
+    /// Makes the actor of `id` fail and answers once it has been restarted, with the new
+    /// actor's id.
+    #[cfg(feature = "test-hooks")]
+    FailChild {
+        id: u64,
+        reply: RpcReplyPort<Option<ActorId>>,
+    },
+}
+
+pub struct Directory<A: Entity> {
+    proto: A,
+    live: Live<A::Msg>,
+}
+
+pub struct DirectoryState {
+    /// Which entity id each child actor serves, to act on supervision events.
+    by_actor: HashMap<ActorId, u64>,
+    /// Recent failure times per id, for the restart policy.
+    failures: HashMap<u64, Vec<Instant>>,
+    #[cfg(feature = "test-hooks")]
+    awaiting_restart: HashMap<u64, RpcReplyPort<Option<ActorId>>>,
+}
+
+fn is_alive(cell: &ActorCell) -> bool {
+    matches!(
+        cell.get_status(),
+        ActorStatus::Starting | ActorStatus::Running | ActorStatus::Upgrading
+    )
+}
+
+impl<A: Entity> Directory<A> {
+    /// Spawns the directory under `supervisor`, returning its reference.
+    pub async fn start(
+        proto: A,
+        live: Live<A::Msg>,
+        supervisor: ActorCell,
+    ) -> Result<ActorRef<DirectoryMsg<A::Msg>>, SpawnErr> {
+        let (dir, _) = Actor::spawn_linked(None, Directory { proto, live }, (), supervisor).await?;
+        Ok(dir)
+    }
+
+    async fn spawn_child(
+        &self,
+        myself: &ActorRef<DirectoryMsg<A::Msg>>,
+        state: &mut DirectoryState,
+        id: u64,
+    ) -> Result<Option<ActorRef<A::Msg>>, String> {
+        match Actor::spawn_linked(None, self.proto.clone(), id, myself.get_cell()).await {
+            Ok((actor, _)) => {
+                state.by_actor.insert(actor.get_id(), id);
+                if let Ok(mut live) = self.live.write() {
+                    live.insert(id, actor.clone());
+                }
+                Ok(Some(actor))
+            }
+            Err(SpawnErr::StartupFailed(e)) if e.downcast_ref::<Missing>().is_some() => Ok(None),
+            Err(e) => {
+                tracing::warn!(kind = A::KIND, id, error = %e, "actor failed to start");
+                Err(e.to_string())
+            }
+        }
+    }
+
+    fn forget(&self, id: u64, actor: ActorId) {
+        if let Ok(mut live) = self.live.write() {
+            if live.get(&id).is_some_and(|a| a.get_id() == actor) {
+                live.remove(&id);
+            }
+        }
+    }
+
+    fn live_actor(&self, id: u64) -> Option<ActorRef<A::Msg>> {
+        let live = self.live.read().ok()?;
+        live.get(&id).filter(|a| is_alive(&a.get_cell())).cloned()
+    }
+
+    /// Records a failure of `id`; true if it may be restarted.
+    fn note_failure(state: &mut DirectoryState, id: u64) -> bool {
+        let now = Instant::now();
+        let times = state.failures.entry(id).or_default();
+        times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        times.push(now);
+        times.len() <= MAX_FAILURES
+    }
+
+    fn quarantined(state: &mut DirectoryState, id: u64) -> bool {
+        let Some(times) = state.failures.get_mut(&id) else {
+            return false;
+        };
+        let now = Instant::now();
+        times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+        if times.is_empty() {
+            state.failures.remove(&id);
+            return false;
+        }
+        times.len() > MAX_FAILURES
+    }
+}
+
+impl<A: Entity> Actor for Directory<A> {
+    type Msg = DirectoryMsg<A::Msg>;
+    type State = DirectoryState;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(DirectoryState {
+            by_actor: HashMap::new(),
+            failures: HashMap::new(),
+            #[cfg(feature = "test-hooks")]
+            awaiting_restart: HashMap::new(),
+        })
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            DirectoryMsg::Get { id, reply } => {
+                let answer = if let Some(actor) = self.live_actor(id) {
+                    Ok(Some(actor))
+                } else if Self::quarantined(state, id) {
+                    Err(format!("{} {id} is failing repeatedly", A::KIND))
+                } else {
+                    self.spawn_child(&myself, state, id).await
+                };
+                let _ = reply.send(answer);
+            }
+            DirectoryMsg::LiveCount { reply } => {
+                let _ = reply.send(state.by_actor.len());
+            }
+            #[cfg(feature = "test-hooks")]
+            DirectoryMsg::FailChild { id, reply } => match self.live_actor(id) {
+                Some(actor) => {
+                    state.awaiting_restart.insert(id, reply);
+                    let _ = actor.cast(A::fail_message());
+                }
+                None => {
+                    let _ = reply.send(None);
+                }
+            },
+        }
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                let Some(id) = state.by_actor.remove(&cell.get_id()) else {
+                    return Ok(());
+                };
+                self.forget(id, cell.get_id());
+                let restarted = if Self::note_failure(state, id) {
+                    tracing::error!(kind = A::KIND, id, %error, "actor failed; restarting it from storage");
+                    self.spawn_child(&myself, state, id).await.ok().flatten()
+                } else {
+                    tracing::error!(
+                        kind = A::KIND, id, %error,
+                        "actor failed more than {MAX_FAILURES} times in {FAILURE_WINDOW:?}; not restarting it"
+                    );
+                    None
+                };
+                #[cfg(feature = "test-hooks")]
+                if let Some(reply) = state.awaiting_restart.remove(&id) {
+                    let _ = reply.send(restarted.as_ref().map(|a| a.get_id()));
+                }
+                drop(restarted);
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                if let Some(id) = state.by_actor.remove(&cell.get_id()) {
+                    self.forget(id, cell.get_id());
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// How callers reach the actors of one kind.
+pub struct Handle<A: Entity> {
+    slot: Slot<A::Msg>,
+    live: Live<A::Msg>,
+    /// Bound on every call, so a dead or stuck actor costs a 503, never a hung request.
+    timeout: Duration,
+}
+
+impl<A: Entity> Clone for Handle<A> {
+    fn clone(&self) -> Self {
+        Self {
+            slot: self.slot.clone(),
+            live: self.live.clone(),
+            timeout: self.timeout,
+        }
+    }
+}
+
+impl<A: Entity> Handle<A> {
+    /// Starts the directory of this kind under `supervisor`.
+    pub async fn start(
+        proto: A,
+        supervisor: ActorCell,
+        timeout: Duration,
+    ) -> Result<Self, SpawnErr> {
+        let live: Live<A::Msg> = Arc::default();
+        let dir = Directory::start(proto, live.clone(), supervisor).await?;
+        Ok(Self {
+            slot: Arc::new(RwLock::new(dir)),
+            live,
+            timeout,
+        })
+    }
+
+    /// Restarts a failed directory, keeping the map of live actors.
+    pub async fn restart(&self, proto: A, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
+        let dir = Directory::start(proto, self.live.clone(), supervisor).await?;
+        let cell = dir.get_cell();
+        if let Ok(mut slot) = self.slot.write() {
+            *slot = dir;
+        }
+        Ok(cell)
+    }
+
+    pub fn directory_cell(&self) -> Option<ActorCell> {
+        self.slot.read().ok().map(|d| d.get_cell())
+    }
+
+    fn directory(&self) -> Result<ActorRef<DirectoryMsg<A::Msg>>, Error> {
+        self.slot
+            .read()
+            .map(|d| d.clone())
+            .map_err(|_| Error::Unavailable(format!("{} directory", A::KIND)))
+    }
+
+    /// The live actor of `id`, started if needed.
+    pub async fn actor(&self, id: u64) -> Result<ActorRef<A::Msg>, Error> {
+        let cached = self
+            .live
+            .read()
+            .ok()
+            .and_then(|live| live.get(&id).cloned());
+        if let Some(actor) = cached.filter(|a| is_alive(&a.get_cell())) {
+            return Ok(actor);
+        }
+        let dir = self.directory()?;
+        match ask(
+            &dir,
+            |reply| DirectoryMsg::Get { id, reply },
+            self.timeout,
+            A::KIND,
+        )
+        .await?
+        {
+            Ok(Some(actor)) => Ok(actor),
+            Ok(None) => Err(Error::NotFound(A::KIND)),
+            Err(reason) => Err(Error::Unavailable(reason)),
+        }
+    }
+
+    /// Sends a request to the actor of `id` and waits (bounded) for its answer.
+    pub async fn call<R: Send + 'static>(
+        &self,
+        id: u64,
+        msg: impl FnOnce(RpcReplyPort<R>) -> A::Msg,
+    ) -> Result<R, Error> {
+        let actor = self.actor(id).await?;
+        ask(&actor, msg, self.timeout, A::KIND).await
+    }
+
+    /// Sends without waiting; a stopped actor simply misses it.
+    pub fn cast_if_live(&self, id: u64, msg: A::Msg) {
+        if let Some(actor) = self.live.read().ok().and_then(|l| l.get(&id).cloned()) {
+            let _ = actor.cast(msg);
+        }
+    }
+
+    pub async fn live_count(&self) -> Result<usize, Error> {
+        let dir = self.directory()?;
+        ask(
+            &dir,
+            |reply| DirectoryMsg::LiveCount { reply },
+            self.timeout,
+            A::KIND,
+        )
+        .await
+    }
+
+    /// Makes the actor of `id` fail and waits until the directory has restarted it.
+    #[cfg(feature = "test-hooks")]
+    pub async fn fail_and_await_restart(&self, id: u64) -> Result<Option<ActorId>, Error> {
+        let dir = self.directory()?;
+        ask(
+            &dir,
+            |reply| DirectoryMsg::FailChild { id, reply },
+            self.timeout,
+            A::KIND,
+        )
+        .await
+    }
+}
+
+/// A call with a timeout; every way it can fail becomes `Unavailable`.
+pub async fn ask<M: ractor::Message, R: Send + 'static>(
+    actor: &ActorRef<M>,
+    msg: impl FnOnce(RpcReplyPort<R>) -> M,
+    timeout: Duration,
+    what: &str,
+) -> Result<R, Error> {
+    use ractor::rpc::CallResult;
+    match actor.call(msg, Some(timeout)).await {
+        Ok(CallResult::Success(r)) => Ok(r),
+        Ok(CallResult::Timeout) => Err(Error::Unavailable(format!("{what} timed out"))),
+        Ok(CallResult::SenderError) => Err(Error::Unavailable(format!("{what} stopped"))),
+        Err(_) => Err(Error::Unavailable(format!("{what} is not running"))),
+    }
+}

@@ -1,0 +1,89 @@
+//! The supervised actor system.
+//!
+//! ```text
+//! Supervisor (root)
+//! ├── Directory<UserActor>       ── UserActor(id)       one per active user
+//! ├── Directory<InventoryActor>  ── InventoryActor(id)  one per active product
+//! └── Directory<CartActor>       ── CartActor(id)       one per active cart
+//! ```
+//!
+//! A directory spawns the actor of an id on its first message, loading its state from the
+//! store in `pre_start`, and restarts a failed one from that stored state. Callers reach actors
+//! through a [`Handle`], which looks the actor up without a hop through the directory and
+//! bounds every call with a timeout.
+
+pub mod cart;
+pub mod directory;
+pub mod inventory;
+pub mod supervisor;
+pub mod user;
+
+pub use cart::{CartActor, CartMsg, CartView};
+pub use directory::{Entity, Handle};
+pub use inventory::{InventoryActor, InventoryMsg, ProductView};
+pub use supervisor::Actors;
+pub use user::{UserActor, UserMsg};
+
+use crate::domain::{CartStatus, ProductId, ValidationError};
+use crate::storage::StorageError;
+
+/// Everything a request can end in short of success; `http::error` maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    #[error("missing, invalid or expired token")]
+    Unauthorized,
+    #[error("unknown username or wrong password")]
+    InvalidCredentials,
+    #[error("not allowed")]
+    Forbidden,
+    /// Names what was not found ("cart", "product", …).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("username is taken")]
+    UsernameTaken,
+    #[error("product name is taken")]
+    ProductNameTaken,
+    #[error("not enough stock of product {product_id}: {available} available")]
+    InsufficientStock {
+        product_id: ProductId,
+        available: u64,
+    },
+    #[error("cart is {0:?}")]
+    CartClosed(CartStatus),
+    /// An actor or the store did not answer in time, or is down.
+    #[error("{0} unavailable")]
+    Unavailable(String),
+    #[error(transparent)]
+    Storage(StorageError),
+}
+
+impl From<StorageError> for Error {
+    fn from(e: StorageError) -> Self {
+        match e {
+            StorageError::WriterGone => Error::Unavailable("store".into()),
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl From<crate::domain::CartError> for Error {
+    fn from(e: crate::domain::CartError) -> Self {
+        use crate::domain::CartError;
+        match e {
+            CartError::NotFound => Error::NotFound("cart"),
+            CartError::Closed(status) => Error::CartClosed(status),
+            CartError::LineTooLarge { max } => Error::Invalid(ValidationError::new(
+                "quantity",
+                format!("a cart line may hold at most {max} units"),
+            )),
+        }
+    }
+}
+
+/// Marker returned from `pre_start` when the id has no stored record, so the directory can
+/// answer "not found" instead of treating it as a failure.
+#[derive(Debug, thiserror::Error)]
+#[error("no such entity")]
+pub struct Missing;

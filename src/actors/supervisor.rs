@@ -1,0 +1,166 @@
+//! The root of the actor tree. It starts one directory per entity kind and restarts a directory
+//! that fails; the directories supervise the entity actors themselves.
+
+use super::directory::{Entity, Handle};
+use super::{CartActor, InventoryActor, UserActor};
+use crate::storage::Store;
+use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Tunables the actors need.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Bound on every actor call and on waiting for a write to become durable.
+    pub call_timeout: Duration,
+    /// How long a login token stays valid.
+    pub token_ttl: Duration,
+}
+
+type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
+/// Starts a replacement for a failed directory under the given supervisor.
+type Restart = Arc<dyn Fn(ActorCell) -> RestartFuture + Send + Sync>;
+
+pub enum SupervisorMsg {
+    /// Supervise `cell`, restarting it with `restart` when it fails.
+    Adopt { cell: ActorCell, restart: Restart },
+}
+
+pub struct Supervisor;
+
+impl Actor for Supervisor {
+    type Msg = SupervisorMsg;
+    /// How to restart each supervised directory.
+    type State = HashMap<ActorId, Restart>;
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _: (),
+    ) -> Result<Self::State, ActorProcessingErr> {
+        Ok(HashMap::new())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        let SupervisorMsg::Adopt { cell, restart } = message;
+        state.insert(cell.get_id(), restart);
+        Ok(())
+    }
+
+    async fn handle_supervisor_evt(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        event: SupervisionEvent,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match event {
+            SupervisionEvent::ActorFailed(cell, error) => {
+                let Some(restart) = state.remove(&cell.get_id()) else {
+                    return Ok(());
+                };
+                tracing::error!(%error, "directory failed; restarting it");
+                match restart(myself.get_cell()).await {
+                    Ok(new_cell) => {
+                        state.insert(new_cell.get_id(), restart);
+                    }
+                    // Without a directory its kind cannot serve: stop, so the app reports
+                    // not ready and the operator sees it, rather than limping on.
+                    Err(e) => return Err(format!("could not restart a directory: {e}").into()),
+                }
+            }
+            SupervisionEvent::ActorTerminated(cell, _, _) => {
+                state.remove(&cell.get_id());
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// The running actor system, as the gateway and tests use it.
+#[derive(Clone)]
+pub struct Actors {
+    pub users: Handle<UserActor>,
+    pub inventory: Handle<InventoryActor>,
+    pub carts: Handle<CartActor>,
+    pub store: Store,
+    pub settings: Settings,
+    root: ActorRef<SupervisorMsg>,
+}
+
+impl Actors {
+    pub async fn start(store: Store, settings: Settings) -> Result<Self, SpawnErr> {
+        let (root, _) = Actor::spawn(None, Supervisor, ()).await?;
+        let timeout = settings.call_timeout;
+
+        let user_proto = UserActor::new(store.clone(), settings.token_ttl);
+        let users = supervise(&root, user_proto, timeout).await?;
+        let inventory_proto = InventoryActor::new(store.clone());
+        let inventory = supervise(&root, inventory_proto, timeout).await?;
+        let cart_proto = CartActor::new(store.clone(), inventory.clone(), timeout);
+        let carts = supervise(&root, cart_proto, timeout).await?;
+
+        Ok(Self {
+            users,
+            inventory,
+            carts,
+            store,
+            settings,
+            root,
+        })
+    }
+
+    /// Whether the whole tree is up: the root and every directory.
+    pub fn is_running(&self) -> bool {
+        let up = |cell: Option<ActorCell>| {
+            cell.is_some_and(|c| c.get_status() == ractor::ActorStatus::Running)
+        };
+        up(Some(self.root.get_cell()))
+            && up(self.users.directory_cell())
+            && up(self.inventory.directory_cell())
+            && up(self.carts.directory_cell())
+    }
+
+    /// Stops the tree from the leaves up; each actor finishes the message it is handling.
+    pub async fn stop(&self, timeout: Duration) {
+        for cell in [
+            self.carts.directory_cell(),
+            self.inventory.directory_cell(),
+            self.users.directory_cell(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = cell.stop_children_and_wait(None, Some(timeout)).await;
+        }
+        let _ = self.root.stop_children_and_wait(None, Some(timeout)).await;
+        let _ = self.root.stop_and_wait(None, Some(timeout)).await;
+    }
+}
+
+async fn supervise<A: Entity>(
+    root: &ActorRef<SupervisorMsg>,
+    proto: A,
+    timeout: Duration,
+) -> Result<Handle<A>, SpawnErr> {
+    let handle = Handle::start(proto.clone(), root.get_cell(), timeout).await?;
+    let for_restart = handle.clone();
+    let restart: Restart = Arc::new(move |sup| {
+        let handle = for_restart.clone();
+        let proto = proto.clone();
+        Box::pin(async move { handle.restart(proto, sup).await })
+    });
+    if let Some(cell) = handle.directory_cell() {
+        let _ = root.cast(SupervisorMsg::Adopt { cell, restart });
+    }
+    Ok(handle)
+}

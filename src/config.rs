@@ -1,0 +1,102 @@
+//! Settings, each a CLI flag and an environment variable with a default.
+
+use crate::domain::{Password, Username, ValidationError};
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "trolley",
+    version,
+    about = "Shopping-cart backend: actors over sled behind warp"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "TROLLEY_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// Directory of the database (created if missing).
+    #[arg(long, env = "TROLLEY_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// Username of an admin to create at start if missing.
+    #[arg(long, env = "TROLLEY_ADMIN_USERNAME")]
+    pub admin_username: Option<String>,
+
+    /// Password of that admin (prefer the environment variable over the flag).
+    #[arg(long, env = "TROLLEY_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+
+    /// How long a login token is valid, e.g. `24h`, `90m`.
+    #[arg(long, env = "TROLLEY_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub token_ttl: Duration,
+
+    /// Bound on every actor call and durable write; past it the request gets 503.
+    #[arg(long, env = "TROLLEY_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub call_timeout: Duration,
+
+    /// How long shutdown waits for in-flight requests and actors.
+    #[arg(long, env = "TROLLEY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// sled page cache size in bytes.
+    #[arg(long, env = "TROLLEY_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub cache_bytes: u64,
+}
+
+impl Config {
+    /// Defaults for everything, serving `addr` from `data_dir` (used by tests).
+    pub fn new(addr: SocketAddr, data_dir: PathBuf) -> Self {
+        let mut c = Config::parse_from(["trolley"]);
+        c.addr = addr;
+        c.data_dir = data_dir;
+        c.admin_username = None;
+        c.admin_password = None;
+        c
+    }
+
+    /// The admin to bootstrap, if both name and password are set.
+    pub fn admin(&self) -> Result<Option<(Username, Password)>, ValidationError> {
+        match (&self.admin_username, &self.admin_password) {
+            (Some(u), Some(p)) => Ok(Some((Username::parse(u)?, Password::parse(p.clone())?))),
+            (None, None) => Ok(None),
+            _ => Err(ValidationError::new(
+                "TROLLEY_ADMIN_USERNAME",
+                "set both TROLLEY_ADMIN_USERNAME and TROLLEY_ADMIN_PASSWORD, or neither",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let c = Config::try_parse_from(["trolley"]).unwrap();
+        assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(c.token_ttl, Duration::from_secs(24 * 3600));
+    }
+
+    #[test]
+    fn durations_accept_human_units_and_bad_values_are_refused() {
+        let c = Config::try_parse_from(["trolley", "--call-timeout", "250ms"]).unwrap();
+        assert_eq!(c.call_timeout, Duration::from_millis(250));
+        assert!(Config::try_parse_from(["trolley", "--token-ttl", "soon"]).is_err());
+        assert!(Config::try_parse_from(["trolley", "--addr", "nowhere"]).is_err());
+    }
+
+    #[test]
+    fn admin_needs_both_name_and_password() {
+        let mut c = Config::new("127.0.0.1:0".parse().unwrap(), "d".into());
+        assert!(c.admin().unwrap().is_none());
+        c.admin_username = Some("root".into());
+        assert!(c.admin().is_err());
+        c.admin_password = Some("long-enough".into());
+        assert!(c.admin().unwrap().is_some());
+    }
+}

@@ -1,0 +1,65 @@
+//! Domain events: every state change is also recorded as one of these, in the same atomic write
+//! as the state (the outbox). The stored record carries the codec's format-version byte, so a
+//! payload can evolve by adding a new format beside the old one.
+
+use super::{CartId, ProductId, UserId};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    UserRegistered {
+        user_id: UserId,
+        username: String,
+    },
+    ProductCreated {
+        product_id: ProductId,
+        name: String,
+        price_cents: i64,
+        stock: u64,
+    },
+    ProductUpdated {
+        product_id: ProductId,
+        name: String,
+        price_cents: i64,
+        stock: u64,
+    },
+    CartCreated {
+        cart_id: CartId,
+        user_id: UserId,
+    },
+    /// The hold of `cart_id` on `product_id` is now exactly `quantity`.
+    StockReserved {
+        product_id: ProductId,
+        cart_id: CartId,
+        quantity: u64,
+    },
+    /// `quantity` units were added to the cart's line, which now has `line_quantity`.
+    ProductAdded {
+        cart_id: CartId,
+        product_id: ProductId,
+        quantity: u64,
+        line_quantity: u64,
+    },
+}
+
+impl Event {
+    /// The contract's name for the event type.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::UserRegistered { .. } => "UserRegistered",
+            Event::ProductCreated { .. } => "ProductCreated",
+            Event::ProductUpdated { .. } => "ProductUpdated",
+            Event::CartCreated { .. } => "CartCreated",
+            Event::StockReserved { .. } => "StockReserved",
+            Event::ProductAdded { .. } => "ProductAdded",
+        }
+    }
+}
+
+/// An event as stored in the log: its place in the one global sequence and when it happened.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventRecord {
+    pub seq: u64,
+    pub at: super::Millis,
+    pub event: Event,
+}

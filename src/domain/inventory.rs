@@ -1,0 +1,150 @@
+//! The inventory of one product: how many units are on hand, and which carts hold how many.
+//!
+//! `available = on_hand − Σ holds` is derived, never stored, so it cannot drift from the holds.
+//! Holds are set to an absolute quantity per cart, which makes a retried or replayed reservation
+//! harmless.
+
+use super::{CartId, Millis, PriceCents, ProductId, ProductName, Stock};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The stored product record. Holds are stored beside it, one record per (product, cart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Product {
+    pub id: ProductId,
+    pub name: ProductName,
+    pub price: PriceCents,
+    /// Units in the shop, held or not; sold units have left it.
+    pub on_hand: u64,
+    /// Units sold so far; only ever grows.
+    pub sold: u64,
+    pub created_at: Millis,
+}
+
+/// A reservation was refused; nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StockRejected {
+    /// What the cart could still have added, so the client can retry with less.
+    pub available: u64,
+}
+
+/// One product's stock and the holds of carts on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inventory {
+    pub product: Product,
+    holds: BTreeMap<CartId, u64>,
+}
+
+impl Inventory {
+    pub fn new(product: Product, holds: impl IntoIterator<Item = (CartId, u64)>) -> Self {
+        let holds = holds.into_iter().filter(|(_, q)| *q > 0).collect();
+        Self { product, holds }
+    }
+
+    /// Units held by open carts.
+    pub fn reserved(&self) -> u64 {
+        self.holds.values().sum()
+    }
+
+    /// Units that can still be added to carts. Saturates rather than underflows should stored
+    /// data ever break the invariant, so a read never panics.
+    pub fn available(&self) -> u64 {
+        self.product.on_hand.saturating_sub(self.reserved())
+    }
+
+    pub fn hold_of(&self, cart: CartId) -> u64 {
+        self.holds.get(&cart).copied().unwrap_or(0)
+    }
+
+    /// Sets the hold of `cart` to exactly `quantity` (0 releases it). Growing a hold needs the
+    /// extra units to be available; shrinking always succeeds.
+    pub fn reserve(&mut self, cart: CartId, quantity: u64) -> Result<(), StockRejected> {
+        let current = self.hold_of(cart);
+        if quantity > current {
+            let available = self.available();
+            if quantity - current > available {
+                return Err(StockRejected { available });
+            }
+        }
+        if quantity == 0 {
+            self.holds.remove(&cart);
+        } else {
+            self.holds.insert(cart, quantity);
+        }
+        Ok(())
+    }
+
+    /// Sets what is available (the admin's `stock`) without touching any hold.
+    pub fn set_available(&mut self, stock: Stock) {
+        self.product.on_hand = stock.get() + self.reserved();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tea(on_hand: u64) -> Inventory {
+        let product = Product {
+            id: ProductId(1),
+            name: ProductName::parse("Tea").unwrap(),
+            price: PriceCents::new(250).unwrap(),
+            on_hand,
+            sold: 0,
+            created_at: 0,
+        };
+        Inventory::new(product, [])
+    }
+
+    #[test]
+    fn reserving_moves_units_from_available_to_reserved() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 4).unwrap();
+        assert_eq!((inv.available(), inv.reserved()), (6, 4));
+        assert_eq!(inv.product.on_hand, inv.available() + inv.reserved());
+    }
+
+    #[test]
+    fn holds_are_absolute_so_repeating_a_reservation_changes_nothing() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 4).unwrap();
+        inv.reserve(CartId(1), 4).unwrap();
+        assert_eq!(inv.hold_of(CartId(1)), 4);
+        assert_eq!(inv.available(), 6);
+    }
+
+    #[test]
+    fn growing_a_hold_beyond_available_is_rejected_and_changes_nothing() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 4).unwrap();
+        inv.reserve(CartId(2), 5).unwrap();
+        let before = inv.clone();
+        assert_eq!(
+            inv.reserve(CartId(1), 6),
+            Err(StockRejected { available: 1 })
+        );
+        assert_eq!(inv, before);
+        // Growing by exactly what is available is fine.
+        inv.reserve(CartId(1), 5).unwrap();
+        assert_eq!(inv.available(), 0);
+    }
+
+    #[test]
+    fn shrinking_or_releasing_a_hold_always_succeeds() {
+        let mut inv = tea(3);
+        inv.reserve(CartId(1), 3).unwrap();
+        inv.reserve(CartId(1), 1).unwrap();
+        assert_eq!(inv.available(), 2);
+        inv.reserve(CartId(1), 0).unwrap();
+        assert_eq!((inv.available(), inv.reserved()), (3, 0));
+    }
+
+    #[test]
+    fn setting_available_stock_keeps_holds() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 4).unwrap();
+        inv.set_available(Stock::new(2).unwrap());
+        assert_eq!((inv.available(), inv.reserved()), (2, 4));
+        assert_eq!(inv.product.on_hand, 6);
+    }
+}

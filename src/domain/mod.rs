@@ -1,0 +1,34 @@
+//! Pure types and rules: no I/O, no async. Actors load state, ask these types what to do,
+//! persist the result and reply.
+
+pub mod cart;
+pub mod event;
+pub mod inventory;
+pub mod user;
+pub mod values;
+
+pub use cart::{Cart, CartError, CartLine, CartStatus};
+pub use event::Event;
+pub use inventory::{Inventory, Product, StockRejected};
+pub use user::{Session, User};
+pub use values::{
+    CartId, Password, PriceCents, ProductId, ProductName, Quantity, Stock, UserId, Username,
+    ValidationError,
+};
+
+/// Milliseconds since the Unix epoch: the one time representation stored on disk.
+pub type Millis = u64;
+
+/// Formats stored milliseconds as the contract's RFC 3339 UTC timestamp.
+pub fn rfc3339(at: Millis) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(at);
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(super::rfc3339(1_795_996_800_000), "2026-11-30T00:00:00Z");
+    }
+}

@@ -1,0 +1,92 @@
+//! Request bodies: size limit, content type and JSON parsing, each failure a contract error.
+
+use super::error::ApiError;
+use serde::de::DeserializeOwned;
+use warp::http::{HeaderMap, StatusCode};
+use warp::{Filter, Rejection};
+
+/// Largest accepted request body.
+pub const MAX_BODY: u64 = 64 * 1024;
+
+fn too_large() -> Rejection {
+    warp::reject::custom(ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+        format!("request bodies are limited to {MAX_BODY} bytes"),
+    ))
+}
+
+/// Checks the declared length before anything is read, so a huge body is refused unread.
+fn limited() -> impl Filter<Extract = (), Error = Rejection> + Clone {
+    warp::header::headers_cloned()
+        .and_then(|headers: HeaderMap| async move {
+            let length = headers.get("content-length");
+            match length.map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
+                Some(Some(n)) if n > MAX_BODY => Err(too_large()),
+                Some(Some(_)) => Ok(()),
+                Some(None) => Err(warp::reject::custom(ApiError::invalid(
+                    "invalid content-length header",
+                ))),
+                None if headers.contains_key("transfer-encoding") => {
+                    Err(warp::reject::custom(ApiError::new(
+                        StatusCode::LENGTH_REQUIRED,
+                        "length_required",
+                        "send the body with a content-length header",
+                    )))
+                }
+                None => Ok(()),
+            }
+        })
+        .untuple_one()
+}
+
+fn parse<T: DeserializeOwned>(content_type: Option<String>, bytes: &[u8]) -> Result<T, Rejection> {
+    let is_json = content_type.as_deref().is_some_and(|ct| {
+        ct.split(';')
+            .next()
+            .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !is_json {
+        return Err(warp::reject::custom(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        )));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| warp::reject::custom(ApiError::invalid(format!("invalid JSON body: {e}"))))
+}
+
+/// A required JSON body.
+pub fn json<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone
+{
+    limited()
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::bytes())
+        .and_then(
+            |ct: Option<String>, bytes: warp::hyper::body::Bytes| async move {
+                if bytes.is_empty() {
+                    return Err(warp::reject::custom(ApiError::invalid(
+                        "a JSON body is required",
+                    )));
+                }
+                parse(ct, &bytes)
+            },
+        )
+}
+
+/// A JSON body that may be left out entirely, meaning `T::default()`.
+pub fn optional_json<T: DeserializeOwned + Default + Send>(
+) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+    limited()
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::bytes())
+        .and_then(
+            |ct: Option<String>, bytes: warp::hyper::body::Bytes| async move {
+                if bytes.is_empty() {
+                    return Ok(T::default());
+                }
+                parse(ct, &bytes)
+            },
+        )
+}

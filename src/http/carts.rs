@@ -1,0 +1,88 @@
+//! `POST /carts`, `GET /carts/{id}`, `POST /carts/{id}/products`.
+
+use super::auth::{caller, Caller};
+use super::{body, created, ok, with_actors};
+use crate::actors::{cart, Actors, CartMsg, Error};
+use crate::domain::{ProductId, Quantity};
+use serde::Deserialize;
+use warp::{Filter, Rejection};
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewCart {
+    /// Optional; if given it must be the caller's own id.
+    user_id: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddProduct {
+    product_id: u64,
+    quantity: i64,
+}
+
+pub fn routes(
+    actors: Actors,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let create = warp::path!("carts")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and(body::optional_json())
+        .and_then(create);
+    let get = warp::path!("carts" / u64)
+        .and(warp::get())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and_then(get);
+    let add = warp::path!("carts" / u64 / "products")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors))
+        .and(body::json())
+        .and_then(add_product);
+    create.or(get).unify().or(add).unify()
+}
+
+async fn create(
+    actors: Actors,
+    caller: Caller,
+    body: NewCart,
+) -> Result<warp::reply::Response, Rejection> {
+    if body.user_id.is_some_and(|id| id != caller.user_id.0) {
+        return Err(Error::Forbidden.into());
+    }
+    let cart = cart::create(&actors.store, caller.user_id).await?;
+    Ok(created(&cart))
+}
+
+async fn get(id: u64, actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
+    let cart = actors
+        .carts
+        .call(id, |reply| CartMsg::Get {
+            user: caller.user_id,
+            is_admin: caller.is_admin,
+            reply,
+        })
+        .await??;
+    Ok(ok(&cart))
+}
+
+async fn add_product(
+    id: u64,
+    actors: Actors,
+    caller: Caller,
+    body: AddProduct,
+) -> Result<warp::reply::Response, Rejection> {
+    let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
+    let cart = actors
+        .carts
+        .call(id, |reply| CartMsg::AddProduct {
+            user: caller.user_id,
+            product_id: ProductId(body.product_id),
+            quantity,
+            reply,
+        })
+        .await??;
+    Ok(ok(&cart))
+}

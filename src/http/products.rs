@@ -1,0 +1,122 @@
+//! `GET /products`, `GET /products/{id}`, `POST /products`, `PUT /products/{id}`.
+
+use super::auth::{caller, Caller};
+use super::error::ApiError;
+use super::{body, created, ok, with_actors};
+use crate::actors::{inventory, Actors, Error, InventoryMsg};
+use crate::domain::{PriceCents, ProductName, Stock};
+use serde::Deserialize;
+use serde_json::json;
+use warp::{Filter, Rejection};
+
+/// Page size bounds of `GET /products`.
+const DEFAULT_LIMIT: u64 = 50;
+const MAX_LIMIT: u64 = 500;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<u64>,
+    after: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProductBody {
+    name: String,
+    price_cents: i64,
+    stock: i64,
+}
+
+impl ProductBody {
+    fn validate(self) -> Result<(ProductName, PriceCents, Stock), Error> {
+        Ok((
+            ProductName::parse(&self.name)?,
+            PriceCents::new(self.price_cents)?,
+            Stock::new(self.stock)?,
+        ))
+    }
+}
+
+pub fn routes(
+    actors: Actors,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let list = warp::path!("products")
+        .and(warp::get())
+        .and(warp::query::<ListQuery>())
+        .and(with_actors(actors.clone()))
+        .and_then(list);
+    let get = warp::path!("products" / u64)
+        .and(warp::get())
+        .and(with_actors(actors.clone()))
+        .and_then(get);
+    let create = warp::path!("products")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and(body::json())
+        .and_then(create);
+    let update = warp::path!("products" / u64)
+        .and(warp::put())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors))
+        .and(body::json())
+        .and_then(update);
+    list.or(get).unify().or(create).unify().or(update).unify()
+}
+
+async fn list(q: ListQuery, actors: Actors) -> Result<warp::reply::Response, Rejection> {
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(warp::reject::custom(ApiError::invalid(format!(
+            "limit must be from 1 to {MAX_LIMIT}"
+        ))));
+    }
+    let (items, next) = inventory::list(
+        &actors.inventory,
+        &actors.store,
+        q.after.unwrap_or(0),
+        limit as usize,
+    )
+    .await?;
+    Ok(ok(&json!({ "items": items, "next": next })))
+}
+
+async fn get(id: u64, actors: Actors) -> Result<warp::reply::Response, Rejection> {
+    let product = actors
+        .inventory
+        .call(id, |reply| InventoryMsg::Get { reply })
+        .await?;
+    Ok(ok(&product))
+}
+
+async fn create(
+    actors: Actors,
+    caller: Caller,
+    body: ProductBody,
+) -> Result<warp::reply::Response, Rejection> {
+    caller.ensure_admin()?;
+    let (name, price, stock) = body.validate()?;
+    let product = inventory::create(&actors.store, name, price, stock).await?;
+    Ok(created(&product))
+}
+
+async fn update(
+    id: u64,
+    actors: Actors,
+    caller: Caller,
+    body: ProductBody,
+) -> Result<warp::reply::Response, Rejection> {
+    caller.ensure_admin()?;
+    let (name, price, stock) = body.validate()?;
+    let product = actors
+        .inventory
+        .call(id, |reply| InventoryMsg::Update {
+            name,
+            price,
+            stock,
+            reply,
+        })
+        .await??;
+    Ok(ok(&product))
+}

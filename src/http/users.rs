@@ -1,0 +1,78 @@
+//! `POST /register`, `POST /login`, `POST /logout`, `GET /me`.
+
+use super::auth::{caller, Caller};
+use super::{body, created, ok, with_actors};
+use crate::actors::{user, Actors, UserMsg};
+use crate::domain::{rfc3339, Password, Username};
+use serde::Deserialize;
+use serde_json::json;
+use warp::http::StatusCode;
+use warp::{Filter, Rejection, Reply};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+pub fn routes(
+    actors: Actors,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let register = warp::path!("register")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(body::json())
+        .and_then(register);
+    let login = warp::path!("login")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(body::json())
+        .and_then(login);
+    let logout = warp::path!("logout")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and_then(logout);
+    let me = warp::path!("me")
+        .and(warp::get())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors))
+        .and_then(me);
+    register.or(login).unify().or(logout).unify().or(me).unify()
+}
+
+async fn register(actors: Actors, body: Credentials) -> Result<warp::reply::Response, Rejection> {
+    let username = Username::parse(&body.username).map_err(crate::actors::Error::from)?;
+    let password = Password::parse(body.password).map_err(crate::actors::Error::from)?;
+    let user = user::register(&actors.store, username, &password, false).await?;
+    Ok(created(
+        &json!({ "id": user.id, "username": user.username.as_str() }),
+    ))
+}
+
+async fn login(actors: Actors, body: Credentials) -> Result<warp::reply::Response, Rejection> {
+    let ok_login = user::login(&actors.users, &actors.store, &body.username, body.password).await?;
+    Ok(ok(&json!({
+        "token": ok_login.token,
+        "user_id": ok_login.user_id,
+        "expires_at": rfc3339(ok_login.expires_at),
+    })))
+}
+
+async fn logout(actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
+    user::logout(&actors.store, &caller.token).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn me(actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
+    let user = actors
+        .users
+        .call(caller.user_id.0, |reply| UserMsg::Get { reply })
+        .await?;
+    Ok(ok(&json!({
+        "id": user.id,
+        "username": user.username.as_str(),
+        "is_admin": user.is_admin,
+    })))
+}

@@ -1,0 +1,125 @@
+//! Trolley: a shopping-cart backend built as a supervised actor system over an embedded sled
+//! database, behind a thin warp HTTP gateway.
+//!
+//! Module map:
+//! - [`domain`]: pure types and rules (validated values, the inventory and cart state
+//!   machines, events). No I/O.
+//! - [`storage`]: sled, the key layout, the versioned codec and the group-commit writer that
+//!   acknowledges a write only once it is durable.
+//! - [`actors`]: the supervision tree; one actor per user, product inventory and cart.
+//! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping.
+//! - [`config`]: settings from flags and environment.
+//! - [`telemetry`]: tracing set-up.
+//!
+//! [`App::start`] wires them together; `main` and the tests both use it.
+
+pub mod actors;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod storage;
+pub mod telemetry;
+
+pub use config::Config;
+
+use actors::supervisor::Settings;
+use actors::Actors;
+use std::net::SocketAddr;
+use storage::{StorageError, Store};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("could not open the data directory: {0}")]
+    Storage(#[from] StorageError),
+    #[error("could not start the actor system: {0}")]
+    Actors(String),
+    #[error("could not set up the admin user: {0}")]
+    Admin(#[from] actors::Error),
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub struct App;
+
+/// A started app: serving HTTP until [`RunningApp::shutdown`].
+pub struct RunningApp {
+    /// Where the server listens (the real port when the config asked for port 0).
+    pub addr: SocketAddr,
+    /// The actor system, for in-process callers and tests.
+    pub actors: Actors,
+    /// Fired to begin graceful shutdown of the HTTP server.
+    stop_http: oneshot::Sender<()>,
+    server: JoinHandle<()>,
+    shutdown_timeout: std::time::Duration,
+}
+
+impl App {
+    /// Opens the store, starts the actors, makes sure the configured admin exists, then
+    /// binds and serves.
+    pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+        let store = Store::open(&config.data_dir, config.cache_bytes)?;
+        let settings = Settings {
+            call_timeout: config.call_timeout,
+            token_ttl: config.token_ttl,
+        };
+        let actors = Actors::start(store.clone(), settings)
+            .await
+            .map_err(|e| StartError::Actors(e.to_string()))?;
+        let admin = config.admin().map_err(actors::Error::from)?;
+        if let Some(admin) = admin {
+            actors::user::ensure_admin(&actors.users, &store, admin.0, admin.1).await?;
+        }
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: config.addr,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: config.addr,
+            source,
+        })?;
+        let (stop_http, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(
+            warp::serve(http::routes(actors.clone()))
+                .incoming(listener)
+                .graceful(async {
+                    let _ = stopped.await;
+                })
+                .run(),
+        );
+        tracing::info!(%addr, data_dir = %config.data_dir.display(), "trolley is serving");
+        Ok(RunningApp {
+            addr,
+            actors,
+            stop_http,
+            server,
+            shutdown_timeout: config.shutdown_timeout,
+        })
+    }
+}
+
+impl RunningApp {
+    /// Graceful shutdown as one chain: stop accepting and finish in-flight requests (bounded),
+    /// stop the actors, then let the store writer drain and flush.
+    pub async fn shutdown(self) {
+        let _ = self.stop_http.send(());
+        let mut server = self.server;
+        if tokio::time::timeout(self.shutdown_timeout, &mut server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish in time; closing them");
+            server.abort();
+            let _ = server.await;
+        }
+        self.actors.stop(self.shutdown_timeout).await;
+        self.actors.store.close().await;
+        tracing::info!("trolley stopped");
+    }
+}

@@ -1,0 +1,101 @@
+//! Key layout of the single sled tree. One prefix per kind of record; ids are big-endian so
+//! sled's byte order is id order.
+//!
+//! | prefix | key                    | value            |
+//! |--------|------------------------|------------------|
+//! | `u/`   | user id                | `User`           |
+//! | `un/`  | lower-cased username   | user id          |
+//! | `p/`   | product id             | `Product`        |
+//! | `pn/`  | product name           | product id       |
+//! | `h/`   | product id, cart id    | held quantity    |
+//! | `c/`   | cart id                | `Cart`           |
+//! | `t/`   | blake2b-256 of a token | `Session`        |
+//! | `e/`   | event sequence number  | `EventRecord`    |
+
+use crate::domain::{CartId, ProductId, UserId};
+
+fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 8);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&id.to_be_bytes());
+    k
+}
+
+fn with_str(prefix: &[u8], s: &str) -> Vec<u8> {
+    [prefix, s.as_bytes()].concat()
+}
+
+pub const USERS: &[u8] = b"u/";
+pub const PRODUCTS: &[u8] = b"p/";
+pub const EVENTS: &[u8] = b"e/";
+
+pub fn user(id: UserId) -> Vec<u8> {
+    with_id(USERS, id.0)
+}
+
+pub fn username(canonical: &str) -> Vec<u8> {
+    with_str(b"un/", canonical)
+}
+
+pub fn product(id: ProductId) -> Vec<u8> {
+    with_id(PRODUCTS, id.0)
+}
+
+pub fn product_name(name: &str) -> Vec<u8> {
+    with_str(b"pn/", name)
+}
+
+pub fn holds_of(product: ProductId) -> Vec<u8> {
+    with_id(b"h/", product.0)
+}
+
+pub fn hold(product: ProductId, cart: CartId) -> Vec<u8> {
+    let mut k = holds_of(product);
+    k.extend_from_slice(&cart.0.to_be_bytes());
+    k
+}
+
+/// The cart id at the end of a hold key.
+pub fn cart_of_hold(key: &[u8]) -> Option<CartId> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(CartId(u64::from_be_bytes(tail)))
+}
+
+pub fn cart(id: CartId) -> Vec<u8> {
+    with_id(b"c/", id.0)
+}
+
+pub fn token(hash: &[u8; 32]) -> Vec<u8> {
+    [b"t/".as_slice(), hash].concat()
+}
+
+pub fn event(seq: u64) -> Vec<u8> {
+    with_id(EVENTS, seq)
+}
+
+/// The id at the end of a `prefix`+id key.
+pub fn id_of(key: &[u8]) -> Option<u64> {
+    let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
+    Some(u64::from_be_bytes(tail))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_sort_numerically_and_parse_back() {
+        assert!(product(ProductId(2)) < product(ProductId(10)));
+        assert_eq!(id_of(&product(ProductId(258))), Some(258));
+        let h = hold(ProductId(3), CartId(77));
+        assert!(h.starts_with(&holds_of(ProductId(3))));
+        assert_eq!(cart_of_hold(&h), Some(CartId(77)));
+        assert_eq!(id_of(b"x"), None);
+    }
+
+    #[test]
+    fn prefixes_do_not_overlap() {
+        assert!(!username("x").starts_with(USERS));
+        assert!(!product_name("x").starts_with(PRODUCTS));
+    }
+}

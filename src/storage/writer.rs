@@ -1,0 +1,209 @@
+//! The store writer: one OS thread that owns every write, so that
+//! - one `flush` covers everything queued while the previous one ran (group commit),
+//! - each unit (state records + events) lands in one atomic sled `Batch`,
+//! - event sequence numbers are assigned in commit order, without gaps,
+//! - uniqueness claims (usernames, product names) are decided by a single owner.
+//!
+//! A unit's waiter is answered only after the flush that made it durable.
+
+use super::{codec, keys, StorageError};
+use crate::domain::{event::EventRecord, Event, Millis};
+use std::collections::HashMap;
+use std::sync::mpsc;
+use tokio::sync::oneshot;
+
+/// The most units one batch takes, so one slow flush never holds an unbounded queue.
+const MAX_UNITS_PER_BATCH: usize = 1024;
+
+/// One change, applied all or nothing.
+#[derive(Debug, Default)]
+pub struct Unit {
+    /// Puts and removes, applied in order.
+    pub ops: Vec<Op>,
+    /// Index keys this unit must own: each must be absent or already hold the same owner.
+    pub claims: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Appended to the event log with the next sequence numbers.
+    pub events: Vec<Event>,
+}
+
+#[derive(Debug)]
+pub enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Remove(Vec<u8>),
+}
+
+impl Unit {
+    pub fn put(mut self, key: Vec<u8>, value: Vec<u8>) -> Self {
+        self.ops.push(Op::Put(key, value));
+        self
+    }
+
+    pub fn remove(mut self, key: Vec<u8>) -> Self {
+        self.ops.push(Op::Remove(key));
+        self
+    }
+
+    /// Takes `key` for `owner`; the unit fails with `Conflict` if someone else has it.
+    pub fn claim(mut self, key: Vec<u8>, owner: Vec<u8>) -> Self {
+        self.claims.push((key, owner));
+        self
+    }
+
+    pub fn event(mut self, event: Event) -> Self {
+        self.events.push(event);
+        self
+    }
+}
+
+/// What a durable unit reports back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    /// Sequence number of the unit's last event (the log head after it), if it had any.
+    pub last_seq: Option<u64>,
+}
+
+pub(super) enum Request {
+    Write(Unit, oneshot::Sender<Result<Committed, StorageError>>),
+    Stop,
+}
+
+pub(super) struct Writer {
+    db: sled::Db,
+    rx: mpsc::Receiver<Request>,
+    next_seq: u64,
+    clock: fn() -> Millis,
+}
+
+impl Writer {
+    pub(super) fn new(
+        db: sled::Db,
+        rx: mpsc::Receiver<Request>,
+        clock: fn() -> Millis,
+    ) -> Result<Self, StorageError> {
+        let next_seq = match db.scan_prefix(keys::EVENTS).keys().next_back() {
+            Some(last) => keys::id_of(&last?).map_or(1, |s| s + 1),
+            None => 1,
+        };
+        Ok(Self {
+            db,
+            rx,
+            next_seq,
+            clock,
+        })
+    }
+
+    /// Runs until `Stop` arrives or every sender is gone.
+    pub(super) fn run(mut self) {
+        let mut stopping = false;
+        while !stopping {
+            let Ok(first) = self.rx.recv() else { break };
+            let mut requests = vec![first];
+            while requests.len() < MAX_UNITS_PER_BATCH {
+                match self.rx.try_recv() {
+                    Ok(r) => requests.push(r),
+                    Err(_) => break,
+                }
+            }
+            let mut units = Vec::with_capacity(requests.len());
+            for r in requests {
+                match r {
+                    Request::Write(unit, reply) => units.push((unit, reply)),
+                    Request::Stop => stopping = true,
+                }
+            }
+            self.commit(units);
+        }
+        if let Err(e) = self.db.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+
+    fn commit(&mut self, units: Vec<(Unit, oneshot::Sender<Result<Committed, StorageError>>)>) {
+        let mut batch = sled::Batch::default();
+        let mut writes = 0usize;
+        // Index keys written earlier in this batch, which `db.get` cannot see yet.
+        let mut pending: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
+        let mut accepted = Vec::with_capacity(units.len());
+        let first_seq = self.next_seq;
+        let at = (self.clock)();
+
+        for (unit, reply) in units {
+            if let Some(key) = self.first_conflict(&unit, &pending) {
+                let _ = reply.send(Err(StorageError::Conflict(key)));
+                continue;
+            }
+            for (key, owner) in unit.claims {
+                pending.insert(key.clone(), Some(owner.clone()));
+                batch.insert(key, owner);
+                writes += 1;
+            }
+            for op in unit.ops {
+                match op {
+                    Op::Put(k, v) => {
+                        pending.insert(k.clone(), Some(v.clone()));
+                        batch.insert(k, v);
+                    }
+                    Op::Remove(k) => {
+                        pending.insert(k.clone(), None);
+                        batch.remove(k);
+                    }
+                }
+                writes += 1;
+            }
+            let mut last_seq = None;
+            for event in unit.events {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                let record = EventRecord { seq, at, event };
+                batch.insert(keys::event(seq), codec::encode(&record));
+                writes += 1;
+                last_seq = Some(seq);
+            }
+            accepted.push((reply, Committed { last_seq }));
+        }
+
+        // A batch of barriers only has nothing to make durable.
+        let outcome = if writes == 0 {
+            Ok(())
+        } else {
+            self.db
+                .apply_batch(batch)
+                .and_then(|()| self.db.flush().map(drop))
+        };
+        match outcome {
+            Ok(()) => {
+                for (reply, committed) in accepted {
+                    let _ = reply.send(Ok(committed));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, units = accepted.len(), "store write failed");
+                self.next_seq = first_seq;
+                for (reply, _) in accepted {
+                    let _ = reply.send(Err(StorageError::Io(e.to_string())));
+                }
+            }
+        }
+    }
+
+    fn first_conflict(
+        &self,
+        unit: &Unit,
+        pending: &HashMap<Vec<u8>, Option<Vec<u8>>>,
+    ) -> Option<Vec<u8>> {
+        unit.claims.iter().find_map(|(key, owner)| {
+            let current = match pending.get(key) {
+                Some(v) => v.clone(),
+                // A read error counts as taken: refusing is safe, double-granting is not.
+                None => match self.db.get(key) {
+                    Ok(v) => v.map(|v| v.to_vec()),
+                    Err(_) => return Some(key.clone()),
+                },
+            };
+            match current {
+                Some(holder) if holder != *owner => Some(key.clone()),
+                _ => None,
+            }
+        })
+    }
+}
