@@ -35,7 +35,7 @@ pub enum StartError {
     Storage(#[from] StorageError),
     #[error("could not start the actor system: {0}")]
     Actors(String),
-    #[error("could not set up the admin user: {0}")]
+    #[error("could not set up the admin user ({0}); an existing user of that name is made admin only if TROLLEY_ADMIN_PASSWORD is its password")]
     Admin(#[from] actors::Error),
     #[error("could not listen on {addr}: {source}")]
     Bind {
@@ -70,20 +70,32 @@ impl App {
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;
-        let admin = config.admin().map_err(actors::Error::from)?;
-        if let Some(admin) = admin {
-            actors::user::ensure_admin(&actors.users, &store, admin.0, admin.1).await?;
-        }
-        let listener = tokio::net::TcpListener::bind(config.addr)
-            .await
-            .map_err(|source| StartError::Bind {
+        let ready = async {
+            let admin = config.admin().map_err(actors::Error::from)?;
+            if let Some((username, password)) = admin {
+                actors::user::ensure_admin(&actors.users, &store, username, password).await?;
+            }
+            let listener = tokio::net::TcpListener::bind(config.addr)
+                .await
+                .map_err(|source| StartError::Bind {
+                    addr: config.addr,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| StartError::Bind {
                 addr: config.addr,
                 source,
             })?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            addr: config.addr,
-            source,
-        })?;
+            Ok::<_, StartError>((listener, addr))
+        };
+        let (listener, addr) = match ready.await {
+            Ok(ok) => ok,
+            Err(e) => {
+                // Release the data dir (sled's lock) before reporting the failure.
+                actors.stop(config.shutdown_timeout).await;
+                store.close().await;
+                return Err(e);
+            }
+        };
         let (stop_http, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
             warp::serve(http::routes(actors.clone()))

@@ -44,6 +44,11 @@ pub enum CartMsg {
     },
     #[cfg(feature = "test-hooks")]
     Fail,
+    /// Blocks the actor until `until` resolves, to test callers' timeouts.
+    #[cfg(feature = "test-hooks")]
+    Stall {
+        until: tokio::sync::oneshot::Receiver<()>,
+    },
 }
 
 #[derive(Clone)]
@@ -203,6 +208,10 @@ impl Actor for CartActor {
             }
             #[cfg(feature = "test-hooks")]
             CartMsg::Fail => return Err("failure injected by a test".into()),
+            #[cfg(feature = "test-hooks")]
+            CartMsg::Stall { until } => {
+                let _ = until.await;
+            }
         }
         Ok(())
     }

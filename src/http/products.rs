@@ -13,11 +13,34 @@ use warp::{Filter, Rejection};
 const DEFAULT_LIMIT: u64 = 50;
 const MAX_LIMIT: u64 = 500;
 
+/// `?limit=&after=`, parsed by hand so each bad value gets its own clear 400.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListQuery {
-    limit: Option<u64>,
-    after: Option<u64>,
+    limit: Option<String>,
+    after: Option<String>,
+}
+
+impl ListQuery {
+    fn parse(&self) -> Result<(u64, usize), ApiError> {
+        let number = |name: &str, raw: &Option<String>| -> Result<Option<u64>, ApiError> {
+            raw.as_deref()
+                .map(|v| {
+                    v.parse::<u64>().map_err(|_| {
+                        ApiError::invalid(format!("{name} must be a non-negative integer"))
+                    })
+                })
+                .transpose()
+        };
+        let limit = number("limit", &self.limit)?.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(ApiError::invalid(format!(
+                "limit must be from 1 to {MAX_LIMIT}"
+            )));
+        }
+        let after = number("after", &self.after)?.unwrap_or(0);
+        Ok((after, limit as usize))
+    }
 }
 
 #[derive(Deserialize)]
@@ -43,7 +66,11 @@ pub fn routes(
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("products")
         .and(warp::get())
-        .and(warp::query::<ListQuery>())
+        .and(warp::query::<ListQuery>().or_else(|_| async {
+            Err::<(ListQuery,), Rejection>(warp::reject::custom(ApiError::invalid(
+                "unknown or malformed query parameter",
+            )))
+        }))
         .and(with_actors(actors.clone()))
         .and_then(list);
     let get = warp::path!("products" / u64)
@@ -66,19 +93,8 @@ pub fn routes(
 }
 
 async fn list(q: ListQuery, actors: Actors) -> Result<warp::reply::Response, Rejection> {
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(warp::reject::custom(ApiError::invalid(format!(
-            "limit must be from 1 to {MAX_LIMIT}"
-        ))));
-    }
-    let (items, next) = inventory::list(
-        &actors.inventory,
-        &actors.store,
-        q.after.unwrap_or(0),
-        limit as usize,
-    )
-    .await?;
+    let (after, limit) = q.parse()?;
+    let (items, next) = inventory::list(&actors.inventory, &actors.store, after, limit).await?;
     Ok(ok(&json!({ "items": items, "next": next })))
 }
 

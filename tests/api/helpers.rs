@@ -1,0 +1,223 @@
+//! `spawn_app()`: the real app on port 0 with a fresh temp data dir, and a real HTTP client.
+
+use reqwest::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::sync::Once;
+use std::time::Duration;
+use trolley::{App, Config, RunningApp};
+
+pub const ADMIN: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "admin-password";
+pub const PASSWORD: &str = "correct-horse";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    /// `Some` until the app is stopped.
+    pub app: Option<RunningApp>,
+    pub data_dir: tempfile::TempDir,
+    config: Config,
+}
+
+/// Logs go to the test output only when `TEST_LOG` is set.
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            trolley::telemetry::init("info");
+        }
+    });
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
+    init_logs();
+    let data_dir = tempfile::tempdir().expect("temp dir");
+    let mut config = Config::new(
+        "127.0.0.1:0".parse().unwrap(),
+        data_dir.path().to_path_buf(),
+    );
+    config.admin_username = Some(ADMIN.into());
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    tweak(&mut config);
+    start(config, data_dir).await
+}
+
+async fn start(config: Config, data_dir: tempfile::TempDir) -> TestApp {
+    let app = App::start(config.clone()).await.expect("app starts");
+    TestApp {
+        base: format!("http://{}", app.addr),
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        app: Some(app),
+        data_dir,
+        config,
+    }
+}
+
+impl TestApp {
+    pub fn actors(&self) -> &trolley::actors::Actors {
+        &self.app.as_ref().expect("app running").actors
+    }
+
+    /// Stops the app gracefully and starts it again on the same data dir and port 0.
+    pub async fn restart(mut self) -> TestApp {
+        self.app.take().expect("app running").shutdown().await;
+        start(self.config.clone(), self.data_dir).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn with_token(req: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+        match token {
+            Some(t) => req.bearer_auth(t),
+            None => req,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Response {
+        Self::with_token(self.client.get(self.url(path)), token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn post_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        Self::with_token(self.client.post(self.url(path)), token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn put_json(&self, path: &str, token: Option<&str>, body: &Value) -> Response {
+        Self::with_token(self.client.put(self.url(path)), token)
+            .json(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    /// POST with a raw body and content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> Response {
+        Self::with_token(self.client.post(self.url(path)), token)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/register",
+            None,
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Response {
+        self.post_json(
+            "/login",
+            None,
+            &json!({ "username": username, "password": password }),
+        )
+        .await
+    }
+
+    /// Registers `username` and logs in: (user id, token).
+    pub async fn signup(&self, username: &str) -> (u64, String) {
+        let r = self.register(username, PASSWORD).await;
+        assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
+        let token = self.token_of(username, PASSWORD).await;
+        let id = json_of(self.get("/me", Some(&token)).await).await["id"]
+            .as_u64()
+            .unwrap();
+        (id, token)
+    }
+
+    pub async fn token_of(&self, username: &str, password: &str) -> String {
+        let r = self.login(username, password).await;
+        assert_eq!(r.status(), StatusCode::OK, "login {username}");
+        json_of(r).await["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token_of(ADMIN, ADMIN_PASSWORD).await
+    }
+
+    pub async fn create_product(&self, admin: &str, name: &str, price: i64, stock: i64) -> u64 {
+        let r = self
+            .post_json(
+                "/products",
+                Some(admin),
+                &json!({ "name": name, "price_cents": price, "stock": stock }),
+            )
+            .await;
+        assert_eq!(r.status(), StatusCode::CREATED, "create product {name}");
+        json_of(r).await["id"].as_u64().unwrap()
+    }
+
+    pub async fn create_cart(&self, token: &str) -> u64 {
+        let r = self.post_json("/carts", Some(token), &json!({})).await;
+        assert_eq!(r.status(), StatusCode::CREATED);
+        json_of(r).await["id"].as_u64().unwrap()
+    }
+
+    pub async fn add(&self, token: &str, cart: u64, product: u64, quantity: i64) -> Response {
+        self.post_json(
+            &format!("/carts/{cart}/products"),
+            Some(token),
+            &json!({ "product_id": product, "quantity": quantity }),
+        )
+        .await
+    }
+
+    pub async fn product(&self, id: u64) -> Value {
+        let r = self.get(&format!("/products/{id}"), None).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        json_of(r).await
+    }
+
+    pub async fn cart(&self, token: &str, id: u64) -> Value {
+        let r = self.get(&format!("/carts/{id}"), Some(token)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        json_of(r).await
+    }
+}
+
+pub async fn json_of(r: Response) -> Value {
+    r.json().await.expect("a JSON body")
+}
+
+/// Asserts the contract's error shape and code; returns the error object.
+pub async fn assert_error(r: Response, status: StatusCode, code: &str) -> Value {
+    assert_eq!(r.status(), status);
+    let body = json_of(r).await;
+    assert_eq!(body["error"]["code"], code, "body: {body}");
+    assert!(body["error"]["message"].is_string(), "body: {body}");
+    body["error"].clone()
+}
+
+/// (stock, reserved) of a product.
+pub async fn stock_of(app: &TestApp, product: u64) -> (u64, u64) {
+    let p = app.product(product).await;
+    (
+        p["stock"].as_u64().unwrap(),
+        p["reserved"].as_u64().unwrap(),
+    )
+}

@@ -1,0 +1,9 @@
+//! Black-box tests of the HTTP API: the real app on port 0, a real client, a real sled store.
+
+mod carts;
+mod concurrency;
+mod helpers;
+mod products;
+mod restart;
+mod supervision;
+mod users;

@@ -1,0 +1,94 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::time::Duration;
+use trolley::actors::CartMsg;
+
+#[tokio::test]
+async fn a_failed_cart_actor_is_restarted_with_its_lines_intact() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("walt").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 2).await;
+    let before = app.cart(&token, cart).await;
+    let old = app.actors().carts.actor(cart).await.unwrap().get_id();
+
+    let restarted = app
+        .actors()
+        .carts
+        .fail_and_await_restart(cart)
+        .await
+        .unwrap()
+        .expect("restarted");
+    assert_ne!(restarted, old, "a new actor serves the cart");
+
+    assert_eq!(app.cart(&token, cart).await, before);
+    assert_eq!(app.add(&token, cart, tea, 1).await.status(), StatusCode::OK);
+    assert_eq!(stock_of(&app, tea).await, (7, 3));
+}
+
+#[tokio::test]
+async fn a_failed_inventory_actor_comes_back_with_its_holds() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("xena").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 6).await;
+
+    app.actors()
+        .inventory
+        .fail_and_await_restart(tea)
+        .await
+        .unwrap()
+        .expect("restarted");
+    assert_eq!(stock_of(&app, tea).await, (4, 6));
+    let err = assert_error(
+        app.add(&token, cart, tea, 5).await,
+        StatusCode::CONFLICT,
+        "insufficient_stock",
+    )
+    .await;
+    assert_eq!(err["available"], 4);
+}
+
+#[tokio::test]
+async fn a_stuck_actor_costs_a_prompt_503_not_a_hung_request() {
+    let app = spawn_app_with(|c| c.call_timeout = Duration::from_millis(300)).await;
+    let (_, token) = app.signup("yuri").await;
+    let cart = app.create_cart(&token).await;
+    let (release, stalled) = tokio::sync::oneshot::channel();
+    let actor = app.actors().carts.actor(cart).await.unwrap();
+    actor.cast(CartMsg::Stall { until: stalled }).unwrap();
+
+    let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    // Other carts are unaffected while this one is stuck.
+    let other = app.create_cart(&token).await;
+    assert_eq!(
+        app.get(&format!("/carts/{other}"), Some(&token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+
+    release.send(()).unwrap();
+    assert_eq!(
+        app.get(&format!("/carts/{cart}"), Some(&token))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn readyz_reports_live_actors_and_healthz_answers() {
+    let app = spawn_app().await;
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+    let r = app.get("/readyz", None).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = json_of(r).await;
+    assert_eq!(body["status"], "ready");
+    assert!(body["live_actors"]["users"].as_u64().is_some());
+}

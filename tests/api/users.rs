@@ -1,0 +1,245 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn registering_returns_201_with_the_new_id_and_username() {
+    let app = spawn_app().await;
+    let r = app.register("alice", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let body = json_of(r).await;
+    assert_eq!(body["username"], "alice");
+    assert!(body["id"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test]
+async fn a_taken_username_is_409_whatever_its_case() {
+    let app = spawn_app().await;
+    app.register("alice", PASSWORD).await;
+    let again = app.register("alice", "another-password").await;
+    assert_error(again, StatusCode::CONFLICT, "username_taken").await;
+    let upper = app.register("ALICE", PASSWORD).await;
+    assert_error(upper, StatusCode::CONFLICT, "username_taken").await;
+    // The first registration's password still works.
+    app.token_of("alice", PASSWORD).await;
+}
+
+#[tokio::test]
+async fn invalid_usernames_and_passwords_are_400_and_create_nothing() {
+    let app = spawn_app().await;
+    let cases = [
+        ("ab", PASSWORD, "username"),
+        (&"x".repeat(33), PASSWORD, "username"),
+        ("bad name", PASSWORD, "username"),
+        ("carol", "short", "password"),
+        ("carol", &"p".repeat(129), "password"),
+    ];
+    for (username, password, field) in cases {
+        let r = app.register(username, password).await;
+        let err = assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+        assert_eq!(err["field"], field, "{username}/{password}");
+    }
+    assert_error(
+        app.login("carol", "short").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn wrong_types_missing_fields_and_malformed_json_are_400() {
+    let app = spawn_app().await;
+    let bodies = [
+        json!({ "username": 5, "password": PASSWORD }),
+        json!({ "username": "dave" }),
+        json!({ "username": "dave", "password": PASSWORD, "admin": true }),
+        json!([1, 2]),
+    ];
+    for body in bodies {
+        let r = app.post_json("/register", None, &body).await;
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    for raw in ["{", "", "{\"username\": \"dave\", \"password\": }", "\u{0}"] {
+        let r = app
+            .post_raw("/register", None, "application/json", raw.to_owned())
+            .await;
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    let bytes = app
+        .post_raw(
+            "/register",
+            None,
+            "application/json",
+            vec![0xff, 0xfe, b'{'],
+        )
+        .await;
+    assert_error(bytes, StatusCode::BAD_REQUEST, "invalid_request").await;
+    // None of it registered anyone.
+    assert_eq!(
+        app.register("dave", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_body_over_64_kib_is_413_and_a_non_json_body_is_415() {
+    let app = spawn_app().await;
+    let huge = format!(
+        "{{\"username\":\"erin\",\"password\":\"{}\"}}",
+        "p".repeat(64 * 1024)
+    );
+    let r = app
+        .post_raw("/register", None, "application/json", huge)
+        .await;
+    assert_error(r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large").await;
+    let form = app
+        .post_raw(
+            "/register",
+            None,
+            "application/x-www-form-urlencoded",
+            "username=erin",
+        )
+        .await;
+    assert_error(
+        form,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    )
+    .await;
+    // The server is still serving, and nothing was created.
+    assert_eq!(
+        app.register("erin", PASSWORD).await.status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn login_returns_a_token_with_an_expiry_that_works_for_me() {
+    let app = spawn_app().await;
+    app.register("frank", PASSWORD).await;
+    let r = app.login("frank", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let body = json_of(r).await;
+    let token = body["token"].as_str().unwrap();
+    assert_eq!(token.len(), 64, "256 bits, hex");
+    let expires = body["expires_at"].as_str().unwrap();
+    assert!(expires.ends_with('Z') && expires.contains('T'), "{expires}");
+    let me = json_of(app.get("/me", Some(token)).await).await;
+    assert_eq!(me["username"], "frank");
+    assert_eq!(me["id"], body["user_id"]);
+    assert_eq!(me["is_admin"], false);
+}
+
+#[tokio::test]
+async fn unknown_user_and_wrong_password_get_the_identical_401() {
+    let app = spawn_app().await;
+    app.register("grace", PASSWORD).await;
+    let wrong = app.login("grace", "wrong-password").await;
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let wrong = wrong.text().await.unwrap();
+    let unknown = app.login("nobody", "wrong-password").await;
+    assert_eq!(unknown.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(unknown.text().await.unwrap(), wrong);
+    assert!(wrong.contains("invalid_credentials"));
+}
+
+#[tokio::test]
+async fn a_missing_malformed_or_unknown_token_is_401() {
+    let app = spawn_app().await;
+    assert_error(
+        app.get("/me", None).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_error(
+        app.get("/me", Some("not-a-token")).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    let basic = app
+        .client
+        .get(app.url("/me"))
+        .header("authorization", "Basic YTpi")
+        .send()
+        .await
+        .unwrap();
+    assert_error(basic, StatusCode::UNAUTHORIZED, "unauthorized").await;
+}
+
+#[tokio::test]
+async fn logout_revokes_only_that_token() {
+    let app = spawn_app().await;
+    let (_, token) = app.signup("heidi").await;
+    let other = app.token_of("heidi", PASSWORD).await;
+    let r = app
+        .client
+        .post(app.url("/logout"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_error(
+        app.get("/me", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+    assert_eq!(app.get("/me", Some(&other)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_admin_from_the_environment_exists_after_start() {
+    let app = spawn_app().await;
+    let token = app.admin_token().await;
+    let me = json_of(app.get("/me", Some(&token)).await).await;
+    assert_eq!(me["username"], ADMIN);
+    assert_eq!(me["is_admin"], true);
+}
+
+#[tokio::test]
+async fn an_existing_user_becomes_admin_only_with_the_matching_password() {
+    // First run: no admin configured; "root" registers as a normal user.
+    let app = spawn_app_with(|c| {
+        c.admin_username = None;
+        c.admin_password = None;
+    })
+    .await;
+    app.register("root", PASSWORD).await;
+    let data = app.data_dir.path().to_path_buf();
+    let addr = "127.0.0.1:0".parse().unwrap();
+    app.app.unwrap().shutdown().await;
+
+    let mut wrong = trolley::Config::new(addr, data.clone());
+    wrong.admin_username = Some("root".into());
+    wrong.admin_password = Some("not-the-password".into());
+    assert!(trolley::App::start(wrong).await.is_err());
+
+    let mut right = trolley::Config::new(addr, data);
+    right.admin_username = Some("root".into());
+    right.admin_password = Some(PASSWORD.into());
+    let running = trolley::App::start(right).await.expect("starts");
+    let client = reqwest::Client::new();
+    let base = format!("http://{}", running.addr);
+    let login = client
+        .post(format!("{base}/login"))
+        .json(&json!({ "username": "root", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    let token = json_of(login).await["token"].as_str().unwrap().to_owned();
+    let me = json_of(
+        client
+            .get(format!("{base}/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me["is_admin"], true);
+    running.shutdown().await;
+}
