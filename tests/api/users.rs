@@ -243,3 +243,17 @@ async fn an_existing_user_becomes_admin_only_with_the_matching_password() {
     assert_eq!(me["is_admin"], true);
     running.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_expired_token_is_401() {
+    // A zero lifetime makes every token expired the moment it is issued.
+    let app = spawn_app_with(|c| c.token_ttl = std::time::Duration::ZERO).await;
+    app.register("ziggy", PASSWORD).await;
+    let token = app.token_of("ziggy", PASSWORD).await;
+    assert_error(
+        app.get("/me", Some(&token)).await,
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+    )
+    .await;
+}
