@@ -33,6 +33,10 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_TOKEN_TTL", default_value = "24h", value_parser = humantime::parse_duration)]
     pub token_ttl: Duration,
 
+    /// How long a cart's holds last while the cart is idle, e.g. `30m`, `90s`.
+    #[arg(long, env = "TROLLEY_HOLD_TTL", default_value = "30m", value_parser = humantime::parse_duration)]
+    pub hold_ttl: Duration,
+
     /// Bound on every actor call and durable write; past it the request gets 503.
     #[arg(long, env = "TROLLEY_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub call_timeout: Duration,
@@ -80,12 +84,15 @@ mod tests {
         assert_eq!(c.addr.to_string(), "127.0.0.1:8080");
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.token_ttl, Duration::from_secs(24 * 3600));
+        assert_eq!(c.hold_ttl, Duration::from_secs(30 * 60));
     }
 
     #[test]
     fn durations_accept_human_units_and_bad_values_are_refused() {
-        let c = Config::try_parse_from(["trolley", "--call-timeout", "250ms"]).unwrap();
+        let c = Config::try_parse_from(["trolley", "--call-timeout", "250ms", "--hold-ttl", "90s"])
+            .unwrap();
         assert_eq!(c.call_timeout, Duration::from_millis(250));
+        assert_eq!(c.hold_ttl, Duration::from_secs(90));
         assert!(Config::try_parse_from(["trolley", "--token-ttl", "soon"]).is_err());
         assert!(Config::try_parse_from(["trolley", "--addr", "nowhere"]).is_err());
     }

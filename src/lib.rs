@@ -66,6 +66,7 @@ impl App {
         let settings = Settings {
             call_timeout: config.call_timeout,
             token_ttl: config.token_ttl,
+            hold_ttl: config.hold_ttl,
         };
         let actors = Actors::start(store.clone(), settings)
             .await
@@ -74,6 +75,10 @@ impl App {
             let admin = config.admin().map_err(actors::Error::from)?;
             if let Some((username, password)) = admin {
                 actors::user::ensure_admin(&actors.users, &store, username, password).await?;
+            }
+            let resumed = actors.recover_checkouts().await?;
+            if resumed > 0 {
+                tracing::info!(resumed, "finished checkouts interrupted by a crash");
             }
             let listener = tokio::net::TcpListener::bind(config.addr)
                 .await

@@ -1,10 +1,12 @@
 //! The actor system in-process: typed messages, replies and stored state, without HTTP.
 
 use std::time::Duration;
-use trolley::actors::inventory::{self, HoldRecord};
+use trolley::actors::inventory;
 use trolley::actors::supervisor::Settings;
 use trolley::actors::{cart, Actors, CartMsg, Error, InventoryMsg};
-use trolley::domain::{Cart, CartId, PriceCents, ProductId, ProductName, Quantity, Stock, UserId};
+use trolley::domain::{
+    Cart, CartId, Hold, PriceCents, ProductId, ProductName, Quantity, Stock, UserId,
+};
 use trolley::storage::{keys, Store};
 
 async fn start() -> (tempfile::TempDir, Actors) {
@@ -13,6 +15,7 @@ async fn start() -> (tempfile::TempDir, Actors) {
     let settings = Settings {
         call_timeout: Duration::from_secs(5),
         token_ttl: Duration::from_secs(3600),
+        hold_ttl: Duration::from_secs(3600),
     };
     (dir, Actors::start(store, settings).await.unwrap())
 }
@@ -60,8 +63,7 @@ async fn add_product_reserves_stock_and_stores_the_line_and_the_hold_together() 
 
     let stored: Cart = actors.store.get(&keys::cart(c)).unwrap().unwrap();
     assert_eq!(stored.lines[0].quantity, 3);
-    assert!(stored.lines[0].reserved);
-    let hold: HoldRecord = actors.store.get(&keys::hold(tea, c)).unwrap().unwrap();
+    let hold: Hold = actors.store.get(&keys::hold(tea, c)).unwrap().unwrap();
     assert_eq!(hold.quantity, 3);
 
     let p = actors
@@ -92,7 +94,7 @@ async fn a_rejected_reservation_leaves_memory_and_store_unchanged() {
     assert!(stored.lines.is_empty());
     assert!(actors
         .store
-        .get::<HoldRecord>(&keys::hold(tea, c))
+        .get::<Hold>(&keys::hold(tea, c))
         .unwrap()
         .is_none());
 }

@@ -1,12 +1,26 @@
 //! `CartActor`: one per cart. It owns the cart's lines and status, asks the inventory for
 //! holds, and answers only once the change is durable.
+//!
+//! Checkout sells every line or none, and survives a crash at any point:
+//! 1. record the intent (`cart.checkout = order id`, plus a `ck/` marker that keeps the cart's
+//!    holds from expiring), durably;
+//! 2. make sure every line is held (re-reserving lapsed holds); if one cannot be, undo the
+//!    intent and answer 409 — nothing has been sold;
+//! 3. commit each hold into a sale (idempotent per product and order);
+//! 4. write the order, close the cart and drop the marker in one unit.
+//!
+//! A cart actor that starts and finds step 1 done but not step 4 runs 2–4 again before it
+//! handles any message; startup does so for every marked cart before the app reports ready.
 
-use super::inventory::{InventoryMsg, ProductView};
+use super::inventory::{InventoryMsg, ProductView, Secured};
 use super::{Entity, Error, Handle, InventoryActor, Missing};
-use crate::domain::{Cart, CartId, CartStatus, Event, ProductId, Quantity, UserId};
-use crate::storage::{codec, keys, now_millis, settle, Store, Unit};
+use crate::domain::{
+    order, Cart, CartId, CartStatus, Event, Order, OrderId, OrderLine, ProductId, Quantity, UserId,
+};
+use crate::storage::{codec, keys, now_millis, settle, Pending, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A cart as its owner sees it, with current names and prices.
@@ -25,6 +39,7 @@ pub struct CartItemView {
     pub name: String,
     pub quantity: u64,
     pub unit_price_cents: i64,
+    /// Whether the inventory holds the line's units (false after the hold expired).
     pub reserved: bool,
 }
 
@@ -42,6 +57,29 @@ pub enum CartMsg {
         quantity: Quantity,
         reply: RpcReplyPort<Result<CartView, Error>>,
     },
+    /// Sets the line of a product to `quantity` (0 removes it), re-asserting its hold.
+    SetLine {
+        user: UserId,
+        product_id: ProductId,
+        quantity: u64,
+        reply: RpcReplyPort<Result<CartView, Error>>,
+    },
+    /// Removes the line of a product, releasing its hold.
+    RemoveLine {
+        user: UserId,
+        product_id: ProductId,
+        reply: RpcReplyPort<Result<CartView, Error>>,
+    },
+    /// Sells every line or none; answers with the order.
+    Checkout {
+        user: UserId,
+        reply: RpcReplyPort<Result<Order, Error>>,
+    },
+    /// Releases every hold and closes the cart.
+    Abandon {
+        user: UserId,
+        reply: RpcReplyPort<Result<(), Error>>,
+    },
     #[cfg(feature = "test-hooks")]
     Fail,
     /// Blocks the actor until `until` resolves, to test callers' timeouts.
@@ -51,53 +89,130 @@ pub enum CartMsg {
     },
 }
 
+/// Failure injection for tests, shared by every cart actor of one app.
+#[derive(Debug, Default)]
+pub struct TestHooks {
+    /// When set to n, the next checkout fails its actor after committing n lines (once).
+    pub crash_checkout_after_commits: std::sync::Mutex<Option<usize>>,
+}
+
 #[derive(Clone)]
 pub struct CartActor {
     store: Store,
     inventory: Handle<InventoryActor>,
     /// How long to wait for a write to become durable before giving up with 503.
     write_timeout: Duration,
+    #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
+    hooks: Arc<TestHooks>,
 }
 
 impl CartActor {
-    pub fn new(store: Store, inventory: Handle<InventoryActor>, write_timeout: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        inventory: Handle<InventoryActor>,
+        write_timeout: Duration,
+        hooks: Arc<TestHooks>,
+    ) -> Self {
         Self {
             store,
             inventory,
             write_timeout,
+            hooks,
         }
     }
 
-    /// Builds the view; `known` is a product snapshot already at hand (skips one call).
+    /// Builds the view with current names, prices and holds; `known` is a product snapshot
+    /// already at hand (saves one call).
     async fn view(&self, cart: &Cart, known: Option<&ProductView>) -> Result<CartView, Error> {
         let mut items = Vec::with_capacity(cart.lines.len());
-        let mut total: i64 = 0;
         for line in &cart.lines {
-            let product = match known.filter(|p| p.id == line.product_id) {
-                Some(p) => p.clone(),
+            let (product, held) = match known.filter(|p| p.id == line.product_id) {
+                Some(p) => (p.clone(), line.quantity),
                 None => {
+                    let cart_id = cart.id;
                     self.inventory
-                        .call(line.product_id.0, |reply| InventoryMsg::Get { reply })
+                        .call(line.product_id.0, |reply| InventoryMsg::Line {
+                            cart_id,
+                            reply,
+                        })
                         .await?
                 }
             };
-            let quantity = i64::try_from(line.quantity).unwrap_or(i64::MAX);
-            total = total.saturating_add(product.price_cents.saturating_mul(quantity));
             items.push(CartItemView {
                 product_id: line.product_id,
                 name: product.name,
                 quantity: line.quantity,
                 unit_price_cents: product.price_cents,
-                reserved: line.reserved,
+                reserved: cart.status == CartStatus::Open && held == line.quantity,
             });
         }
+        let total_cents = order::total(items.iter().map(|i| (i.quantity, i.unit_price_cents)));
         Ok(CartView {
             id: cart.id,
             user_id: cart.user_id,
             status: cart.status,
             items,
-            total_cents: total,
+            total_cents,
         })
+    }
+
+    /// Waits (bounded) for a queued write.
+    async fn durable(&self, pending: Pending) -> Result<(), Error> {
+        match tokio::time::timeout(self.write_timeout, settle(pending)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Error::Unavailable("store write timed out".into())),
+        }
+    }
+
+    async fn write(&self, unit: Unit) -> Result<(), Error> {
+        self.durable(self.store.submit(unit)).await
+    }
+
+    /// Sets the line of `product` to `quantity` through the inventory: the hold and the cart
+    /// record become durable in one unit, then the cart adopts the change.
+    async fn change_line(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        cart: &mut Cart,
+        product_id: ProductId,
+        quantity: u64,
+        event: Event,
+    ) -> Result<CartView, Error> {
+        let next = cart.with_line(product_id, quantity, now_millis());
+        let with = Unit::default()
+            .put(keys::cart(cart.id), codec::encode(&next))
+            .event(event);
+        let cart_id = cart.id;
+        let reservation = self
+            .inventory
+            .call(product_id.0, |reply| InventoryMsg::Reserve {
+                cart_id,
+                quantity,
+                with,
+                reply,
+            })
+            .await?
+            .map_err(|rejected| Error::InsufficientStock {
+                product_id,
+                available: rejected.available,
+            })?;
+        if let Err(e) = self.durable(reservation.durable).await {
+            // The hold and the line may or may not be stored: let both owners reload from the
+            // store rather than guess.
+            tracing::error!(%cart_id, error = %e, "cart change not confirmed durable");
+            self.inventory
+                .cast_if_live(product_id.0, InventoryMsg::Reload);
+            myself.stop(Some("write outcome unknown".into()));
+            return Err(e);
+        }
+        *cart = next;
+        // Activity on the cart keeps its other holds alive too.
+        for line in cart.lines.iter().filter(|l| l.product_id != product_id) {
+            self.inventory
+                .cast_if_live(line.product_id.0, InventoryMsg::Touch { cart_id });
+        }
+        self.view(cart, Some(&reservation.product)).await
     }
 
     async fn add_product(
@@ -110,43 +225,212 @@ impl CartActor {
     ) -> Result<CartView, Error> {
         cart.ensure_changeable_by(user)?;
         let line_quantity = cart.quantity_after_add(product_id, quantity.get())?;
-        let next = cart.with_reserved_line(product_id, line_quantity, now_millis());
-        let with = Unit::default()
-            .put(keys::cart(cart.id), codec::encode(&next))
-            .event(Event::ProductAdded {
-                cart_id: cart.id,
-                product_id,
-                quantity: quantity.get(),
-                line_quantity,
-            });
+        let event = Event::ProductAdded {
+            cart_id: cart.id,
+            product_id,
+            quantity: quantity.get(),
+            line_quantity,
+        };
+        self.change_line(myself, cart, product_id, line_quantity, event)
+            .await
+    }
+
+    async fn set_line(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        cart: &mut Cart,
+        user: UserId,
+        product_id: ProductId,
+        quantity: u64,
+    ) -> Result<CartView, Error> {
+        cart.ensure_changeable_by(user)?;
+        if quantity == 0 && cart.line(product_id).is_none() {
+            // Already absent: setting it to 0 changes nothing.
+            return self.view(cart, None).await;
+        }
+        let event = Event::LineQuantitySet {
+            cart_id: cart.id,
+            product_id,
+            quantity,
+        };
+        self.change_line(myself, cart, product_id, quantity, event)
+            .await
+    }
+
+    async fn remove_line(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        cart: &mut Cart,
+        user: UserId,
+        product_id: ProductId,
+    ) -> Result<CartView, Error> {
+        cart.ensure_changeable_by(user)?;
+        if cart.line(product_id).is_none() {
+            return Err(Error::NotFound("cart line"));
+        }
+        let event = Event::LineQuantitySet {
+            cart_id: cart.id,
+            product_id,
+            quantity: 0,
+        };
+        self.change_line(myself, cart, product_id, 0, event).await
+    }
+
+    /// Releases each hold (one atomic step per product, so every intermediate state is a
+    /// valid open cart), then closes the cart.
+    async fn abandon(&self, cart: &mut Cart, user: UserId) -> Result<(), Error> {
+        cart.ensure_changeable_by(user)?;
         let cart_id = cart.id;
-        let reservation = self
-            .inventory
-            .call(product_id.0, |reply| InventoryMsg::Reserve {
-                cart_id,
-                quantity: line_quantity,
-                with,
-                reply,
-            })
-            .await?
-            .map_err(|rejected| Error::InsufficientStock {
+        for line in &cart.lines {
+            let released = self
+                .inventory
+                .call(line.product_id.0, |reply| InventoryMsg::Reserve {
+                    cart_id,
+                    quantity: 0,
+                    with: Unit::default(),
+                    reply,
+                })
+                .await?
+                .map_err(|_| Error::Unavailable("releasing a hold".into()))?;
+            self.durable(released.durable).await?;
+        }
+        let next = cart.closed(CartStatus::Abandoned, now_millis());
+        self.write(
+            Unit::default()
+                .put(keys::cart(cart_id), codec::encode(&next))
+                .event(Event::CartAbandoned { cart_id }),
+        )
+        .await?;
+        *cart = next;
+        Ok(())
+    }
+
+    async fn checkout(&self, cart: &mut Cart, user: UserId) -> Result<Order, Error> {
+        cart.ensure_changeable_by(user)?;
+        let order_id = OrderId(self.store.next_id()?);
+        let next = cart.begin_checkout(order_id, now_millis())?;
+        self.write(
+            Unit::default()
+                .put(keys::cart(cart.id), codec::encode(&next))
+                .put(keys::checkout(cart.id), codec::encode(&order_id)),
+        )
+        .await?;
+        *cart = next;
+        self.finish_checkout(cart).await
+    }
+
+    /// Steps 2–4 of checkout; safe to run again after a crash at any point.
+    async fn finish_checkout(&self, cart: &mut Cart) -> Result<Order, Error> {
+        let Some(order_id) = cart.checkout_pending() else {
+            return Err(Error::CartClosed(cart.status));
+        };
+        let cart_id = cart.id;
+
+        // Step 2: every line held, or undo the intent.
+        let mut sold_any = false;
+        let mut refused = None;
+        for line in &cart.lines {
+            let quantity = line.quantity;
+            let secured = self
+                .inventory
+                .call(line.product_id.0, |reply| InventoryMsg::Secure {
+                    cart_id,
+                    quantity,
+                    order_id,
+                    reply,
+                })
+                .await?;
+            match secured {
+                Ok(Secured::AlreadySold) => sold_any = true,
+                Ok(Secured::Held(pending)) => self.durable(pending).await?,
+                Err(e @ Error::InsufficientStock { .. }) => {
+                    refused.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(refused) = refused {
+            if sold_any {
+                // Cannot happen: holds of a cart in checkout do not expire. Leave the intent
+                // in place so a restart retries, and say so loudly.
+                tracing::error!(%cart_id, %order_id, "checkout lost a hold after selling part of the cart");
+                return Err(Error::Unavailable("checkout".into()));
+            }
+            let next = cart.abort_checkout(now_millis());
+            self.write(
+                Unit::default()
+                    .put(keys::cart(cart_id), codec::encode(&next))
+                    .remove(keys::checkout(cart_id)),
+            )
+            .await?;
+            *cart = next;
+            return Err(refused);
+        }
+
+        // Step 3: sell each hold.
+        let mut lines = Vec::with_capacity(cart.lines.len());
+        for (committed, line) in cart.lines.iter().enumerate() {
+            #[cfg(feature = "test-hooks")]
+            self.crash_if_asked(committed);
+            let _ = committed;
+            let quantity = line.quantity;
+            let product_id = line.product_id;
+            let sale = self
+                .inventory
+                .call(product_id.0, |reply| InventoryMsg::Commit {
+                    cart_id,
+                    quantity,
+                    order_id,
+                    reply,
+                })
+                .await??;
+            if let Some(pending) = sale.durable {
+                if let Err(e) = self.durable(pending).await {
+                    self.inventory
+                        .cast_if_live(product_id.0, InventoryMsg::Reload);
+                    return Err(e);
+                }
+            }
+            lines.push(OrderLine {
                 product_id,
-                available: rejected.available,
-            })?;
-        match tokio::time::timeout(self.write_timeout, settle(reservation.durable)).await {
-            Ok(Ok(_)) => {
-                *cart = next;
-                self.view(cart, Some(&reservation.product)).await
-            }
-            outcome => {
-                // The hold and the line may or may not be stored: let both owners reload
-                // from the store rather than guess.
-                tracing::error!(cart_id = %cart.id, ?outcome, "add to cart not confirmed durable");
-                self.inventory
-                    .cast_if_live(product_id.0, InventoryMsg::Reload);
-                myself.stop(Some("write outcome unknown".into()));
-                Err(Error::Unavailable("store".into()))
-            }
+                name: sale.record.name,
+                quantity: sale.record.quantity,
+                unit_price_cents: sale.record.unit_price_cents,
+            });
+        }
+
+        // Step 4: the order, the closed cart and the end of the intent, in one unit.
+        let now = now_millis();
+        let order = Order::new(order_id, cart_id, cart.user_id, lines, now);
+        let next = cart.closed(CartStatus::CheckedOut, now);
+        self.write(
+            Unit::default()
+                .put(keys::order(order_id), codec::encode(&order))
+                .put(keys::user_order(cart.user_id, order_id), Vec::new())
+                .put(keys::cart(cart_id), codec::encode(&next))
+                .remove(keys::checkout(cart_id))
+                .event(Event::CartCheckedOut {
+                    cart_id,
+                    order_id,
+                    total_cents: order.total_cents,
+                }),
+        )
+        .await?;
+        *cart = next;
+        Ok(order)
+    }
+
+    /// Panics (the actor fails, as on a crash) if a test asked for it at this point.
+    #[cfg(feature = "test-hooks")]
+    fn crash_if_asked(&self, committed: usize) {
+        let mut hook = match self.hooks.crash_checkout_after_commits.lock() {
+            Ok(hook) => hook,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if *hook == Some(committed) {
+            *hook = None;
+            drop(hook);
+            panic!("crash injected by a test after {committed} commits");
         }
     }
 }
@@ -175,6 +459,22 @@ impl Actor for CartActor {
             Some(cart) => Ok(cart),
             None => Err(Missing.into()),
         }
+    }
+
+    /// Finishes (or undoes) a checkout that an earlier incarnation began.
+    async fn post_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        cart: &mut Cart,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(order_id) = cart.checkout_pending() {
+            tracing::info!(cart_id = %cart.id, %order_id, "resuming an interrupted checkout");
+            match self.finish_checkout(cart).await {
+                Ok(_) | Err(Error::InsufficientStock { .. }) => {}
+                Err(e) => return Err(Box::new(e)),
+            }
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -206,6 +506,31 @@ impl Actor for CartActor {
                     .await;
                 let _ = reply.send(result);
             }
+            CartMsg::SetLine {
+                user,
+                product_id,
+                quantity,
+                reply,
+            } => {
+                let result = self
+                    .set_line(&myself, cart, user, product_id, quantity)
+                    .await;
+                let _ = reply.send(result);
+            }
+            CartMsg::RemoveLine {
+                user,
+                product_id,
+                reply,
+            } => {
+                let result = self.remove_line(&myself, cart, user, product_id).await;
+                let _ = reply.send(result);
+            }
+            CartMsg::Checkout { user, reply } => {
+                let _ = reply.send(self.checkout(cart, user).await);
+            }
+            CartMsg::Abandon { user, reply } => {
+                let _ = reply.send(self.abandon(cart, user).await);
+            }
             #[cfg(feature = "test-hooks")]
             CartMsg::Fail => return Err("failure injected by a test".into()),
             #[cfg(feature = "test-hooks")]
@@ -234,4 +559,14 @@ pub async fn create(store: &Store, user: UserId) -> Result<CartView, Error> {
         items: Vec::new(),
         total_cents: 0,
     })
+}
+
+/// Cart ids with a checkout begun and not finished (to resume at startup).
+pub fn interrupted_checkouts(store: &Store) -> Result<Vec<CartId>, Error> {
+    let end = [keys::CHECKOUTS, &[0xff]].concat();
+    Ok(store
+        .keys_between(keys::CHECKOUTS, &end, usize::MAX)?
+        .iter()
+        .filter_map(|k| keys::id_of(k).map(CartId))
+        .collect())
 }

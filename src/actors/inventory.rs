@@ -7,11 +7,13 @@
 
 use super::{Entity, Error, Handle, Missing};
 use crate::domain::{
-    CartId, Event, Inventory, PriceCents, Product, ProductId, ProductName, Stock, StockRejected,
+    CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
+    Stock, StockRejected,
 };
 use crate::storage::{codec, keys, now_millis, Pending, StorageError, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// A product as clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,10 +39,13 @@ impl ProductView {
     }
 }
 
-/// A cart's hold on a product, stored under `h/{product}{cart}`.
-#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
-pub struct HoldRecord {
+/// What one product contributed to an order, stored under `s/{product}{order}` in the same
+/// write as the sale itself, so a repeated commit is recognised and answered with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SaleRecord {
     pub quantity: u64,
+    pub name: String,
+    pub unit_price_cents: i64,
 }
 
 /// A granted reservation: the product after it, and the write that makes it (and the cart's
@@ -50,9 +55,28 @@ pub struct Reservation {
     pub durable: Pending,
 }
 
+/// A checkout's hold for one product, made sure of.
+pub enum Secured {
+    /// This product was already sold to the order (a checkout resumed after a crash).
+    AlreadySold,
+    /// The hold is in place once this write is durable.
+    Held(Pending),
+}
+
+/// A product sold into an order; `durable` is `None` when it had been sold before.
+pub struct Sale {
+    pub record: SaleRecord,
+    pub durable: Option<Pending>,
+}
+
 pub enum InventoryMsg {
     Get {
         reply: RpcReplyPort<ProductView>,
+    },
+    /// The product, and how many units `cart_id` holds of it.
+    Line {
+        cart_id: CartId,
+        reply: RpcReplyPort<(ProductView, u64)>,
     },
     /// Sets the hold of `cart_id` to exactly `quantity`; if granted, `with` (the cart's own
     /// records and events) is written in the same atomic unit as the hold.
@@ -62,6 +86,26 @@ pub enum InventoryMsg {
         with: Unit,
         reply: RpcReplyPort<Result<Reservation, StockRejected>>,
     },
+    /// The cart was active: push its hold's deadline back.
+    Touch {
+        cart_id: CartId,
+    },
+    /// Checkout, step 1: make sure `cart_id` holds `quantity` (re-reserving a lapsed hold).
+    Secure {
+        cart_id: CartId,
+        quantity: u64,
+        order_id: OrderId,
+        reply: RpcReplyPort<Result<Secured, Error>>,
+    },
+    /// Checkout, step 2: sell the hold into `order_id`. Idempotent per (product, order).
+    Commit {
+        cart_id: CartId,
+        quantity: u64,
+        order_id: OrderId,
+        reply: RpcReplyPort<Result<Sale, Error>>,
+    },
+    /// Release holds whose deadline has passed (sent by the hold reaper).
+    ExpireHolds,
     /// An admin's edit: name, price, and the available stock (holds stay as they are).
     Update {
         name: ProductName,
@@ -78,11 +122,17 @@ pub enum InventoryMsg {
 #[derive(Clone)]
 pub struct InventoryActor {
     store: Store,
+    /// How long a hold lasts without cart activity.
+    hold_ttl: Duration,
 }
 
 impl InventoryActor {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, hold_ttl: Duration) -> Self {
+        Self { store, hold_ttl }
+    }
+
+    fn deadline(&self) -> Millis {
+        now_millis().saturating_add(self.hold_ttl.as_millis() as u64)
     }
 
     async fn load(&self, id: ProductId) -> Result<Inventory, ActorProcessingErr> {
@@ -93,10 +143,34 @@ impl InventoryActor {
         };
         let holds = self
             .store
-            .scan_prefix::<HoldRecord>(&keys::holds_of(id))?
+            .scan_prefix::<Hold>(&keys::holds_of(id))?
             .into_iter()
-            .filter_map(|(k, h)| Some((keys::cart_of_hold(&k)?, h.quantity)));
+            .filter_map(|(k, h)| Some((keys::cart_of_hold(&k)?, h)));
         Ok(Inventory::new(product, holds))
+    }
+
+    /// Adds to `unit` the records of a hold going from `before` to `after`: the hold itself
+    /// and its entry in the expiry index. Only this actor writes a product's holds, so the
+    /// writer sees them in the order they were decided.
+    fn hold_change(
+        unit: Unit,
+        product: ProductId,
+        cart: CartId,
+        before: Option<Hold>,
+        after: Option<Hold>,
+    ) -> Unit {
+        let mut unit = unit;
+        if let Some(b) = before {
+            if after.map(|a| a.expires_at) != Some(b.expires_at) {
+                unit = unit.remove(keys::expiry(b.expires_at, product, cart));
+            }
+        }
+        match after {
+            Some(a) => unit
+                .put(keys::hold(product, cart), codec::encode(&a))
+                .put(keys::expiry(a.expires_at, product, cart), Vec::new()),
+            None => unit.remove(keys::hold(product, cart)),
+        }
     }
 
     fn reserve(
@@ -106,23 +180,132 @@ impl InventoryActor {
         quantity: u64,
         with: Unit,
     ) -> Result<Reservation, StockRejected> {
-        inv.reserve(cart_id, quantity)?;
+        let before = inv.hold(cart_id);
+        inv.reserve(cart_id, quantity, self.deadline())?;
         let id = inv.product.id;
-        let key = keys::hold(id, cart_id);
-        let unit = if quantity == 0 {
-            with.remove(key)
-        } else {
-            with.put(key, codec::encode(&HoldRecord { quantity }))
-        };
-        let unit = unit.event(Event::StockReserved {
-            product_id: id,
-            cart_id,
-            quantity,
-        });
+        let mut unit = Self::hold_change(with, id, cart_id, before, inv.hold(cart_id));
+        let old = before.map_or(0, |h| h.quantity);
+        if quantity > old {
+            unit = unit.event(Event::StockReserved {
+                product_id: id,
+                cart_id,
+                quantity,
+            });
+        } else if quantity < old {
+            unit = unit.event(Event::StockReleased {
+                product_id: id,
+                cart_id,
+                released: old - quantity,
+                quantity,
+            });
+        }
         Ok(Reservation {
             product: ProductView::of(inv),
             durable: self.store.submit(unit),
         })
+    }
+
+    fn touch(&self, inv: &mut Inventory, cart_id: CartId) {
+        let before = inv.hold(cart_id);
+        let after = inv.touch(cart_id, self.deadline());
+        if after.is_some() && after != before {
+            let unit = Self::hold_change(Unit::default(), inv.product.id, cart_id, before, after);
+            // Not waited for: a lost touch only lets the hold lapse at its earlier deadline.
+            drop(self.store.submit(unit));
+        }
+    }
+
+    fn sold_before(&self, inv: &Inventory, order: OrderId) -> Result<Option<SaleRecord>, Error> {
+        Ok(self.store.get(&keys::sale(inv.product.id, order))?)
+    }
+
+    fn secure(
+        &self,
+        inv: &mut Inventory,
+        cart_id: CartId,
+        quantity: u64,
+        order_id: OrderId,
+    ) -> Result<Secured, Error> {
+        if self.sold_before(inv, order_id)?.is_some() {
+            return Ok(Secured::AlreadySold);
+        }
+        let product_id = inv.product.id;
+        self.reserve(inv, cart_id, quantity, Unit::default())
+            .map(|r| Secured::Held(r.durable))
+            .map_err(|rejected| Error::InsufficientStock {
+                product_id,
+                available: rejected.available,
+            })
+    }
+
+    fn commit(
+        &self,
+        inv: &mut Inventory,
+        cart_id: CartId,
+        quantity: u64,
+        order_id: OrderId,
+    ) -> Result<Sale, Error> {
+        if let Some(record) = self.sold_before(inv, order_id)? {
+            return Ok(Sale {
+                record,
+                durable: None,
+            });
+        }
+        let before = inv.hold(cart_id);
+        let mut next = inv.clone();
+        next.commit(cart_id, quantity).map_err(|m| {
+            Error::Unavailable(format!(
+                "cart {cart_id} holds {} of product {}, not {quantity}",
+                m.held, inv.product.id
+            ))
+        })?;
+        let p = &next.product;
+        let record = SaleRecord {
+            quantity,
+            name: p.name.as_str().to_owned(),
+            unit_price_cents: p.price.get(),
+        };
+        let unit = Self::hold_change(Unit::default(), p.id, cart_id, before, None)
+            .put(keys::product(p.id), codec::encode(p))
+            .put(keys::sale(p.id, order_id), codec::encode(&record))
+            .event(Event::StockCommitted {
+                product_id: p.id,
+                cart_id,
+                order_id,
+                quantity,
+            });
+        *inv = next;
+        Ok(Sale {
+            record,
+            durable: Some(self.store.submit(unit)),
+        })
+    }
+
+    async fn expire(&self, inv: &mut Inventory) -> Result<(), Error> {
+        let id = inv.product.id;
+        let mut unit = Unit::default();
+        let mut next = inv.clone();
+        for cart_id in inv.expired(now_millis()) {
+            // A cart in the middle of checkout keeps its holds: they are about to be sold.
+            if self.store.contains(&keys::checkout(cart_id))? {
+                continue;
+            }
+            if let Some(hold) = next.release(cart_id) {
+                unit = Self::hold_change(unit, id, cart_id, Some(hold), None).event(
+                    Event::HoldExpired {
+                        product_id: id,
+                        cart_id,
+                        quantity: hold.quantity,
+                    },
+                );
+            }
+        }
+        if unit.ops.is_empty() {
+            return Ok(());
+        }
+        self.store.write(unit).await?;
+        *inv = next;
+        Ok(())
     }
 
     async fn update(
@@ -191,6 +374,32 @@ impl Actor for InventoryActor {
         match message {
             InventoryMsg::Get { reply } => {
                 let _ = reply.send(ProductView::of(inv));
+            }
+            InventoryMsg::Line { cart_id, reply } => {
+                let _ = reply.send((ProductView::of(inv), inv.hold_of(cart_id)));
+            }
+            InventoryMsg::Touch { cart_id } => self.touch(inv, cart_id),
+            InventoryMsg::Secure {
+                cart_id,
+                quantity,
+                order_id,
+                reply,
+            } => {
+                let _ = reply.send(self.secure(inv, cart_id, quantity, order_id));
+            }
+            InventoryMsg::Commit {
+                cart_id,
+                quantity,
+                order_id,
+                reply,
+            } => {
+                let _ = reply.send(self.commit(inv, cart_id, quantity, order_id));
+            }
+            InventoryMsg::ExpireHolds => {
+                if let Err(e) = self.expire(inv).await {
+                    tracing::warn!(product_id = %inv.product.id, error = %e, "expiring holds failed; reloading");
+                    *inv = self.load(inv.product.id).await?;
+                }
             }
             InventoryMsg::Reserve {
                 cart_id,

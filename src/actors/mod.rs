@@ -4,7 +4,8 @@
 //! Supervisor (root)
 //! ├── Directory<UserActor>       ── UserActor(id)       one per active user
 //! ├── Directory<InventoryActor>  ── InventoryActor(id)  one per active product
-//! └── Directory<CartActor>       ── CartActor(id)       one per active cart
+//! ├── Directory<CartActor>       ── CartActor(id)       one per active cart
+//! └── HoldReaper                    finds lapsed holds, has their inventory release them
 //! ```
 //!
 //! A directory spawns the actor of an id on its first message, loading its state from the
@@ -15,6 +16,8 @@
 pub mod cart;
 pub mod directory;
 pub mod inventory;
+pub mod order;
+pub mod reaper;
 pub mod supervisor;
 pub mod user;
 
@@ -52,6 +55,8 @@ pub enum Error {
     },
     #[error("cart is {0:?}")]
     CartClosed(CartStatus),
+    #[error("the cart is empty")]
+    CartEmpty,
     /// An actor or the store did not answer in time, or is down.
     #[error("{0} unavailable")]
     Unavailable(String),
@@ -78,6 +83,8 @@ impl From<crate::domain::CartError> for Error {
                 "quantity",
                 format!("a cart line may hold at most {max} units"),
             )),
+            CartError::Empty => Error::CartEmpty,
+            CartError::NotInCart => Error::NotFound("cart line"),
         }
     }
 }

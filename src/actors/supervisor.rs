@@ -1,8 +1,10 @@
 //! The root of the actor tree. It starts one directory per entity kind and restarts a directory
 //! that fails; the directories supervise the entity actors themselves.
 
+use super::cart::TestHooks;
 use super::directory::{Entity, Handle};
-use super::{CartActor, InventoryActor, UserActor};
+use super::reaper::HoldReaper;
+use super::{CartActor, CartMsg, InventoryActor, UserActor};
 use crate::storage::Store;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use std::collections::HashMap;
@@ -18,6 +20,8 @@ pub struct Settings {
     pub call_timeout: Duration,
     /// How long a login token stays valid.
     pub token_ttl: Duration,
+    /// How long a hold lasts while its cart is idle.
+    pub hold_ttl: Duration,
 }
 
 type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
@@ -94,6 +98,8 @@ pub struct Actors {
     pub carts: Handle<CartActor>,
     pub store: Store,
     pub settings: Settings,
+    /// Failure injection for tests (inert unless the `test-hooks` feature is on).
+    pub hooks: Arc<TestHooks>,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -104,10 +110,30 @@ impl Actors {
 
         let user_proto = UserActor::new(store.clone(), settings.token_ttl);
         let users = supervise(&root, user_proto, timeout).await?;
-        let inventory_proto = InventoryActor::new(store.clone());
+        let inventory_proto = InventoryActor::new(store.clone(), settings.hold_ttl);
         let inventory = supervise(&root, inventory_proto, timeout).await?;
-        let cart_proto = CartActor::new(store.clone(), inventory.clone(), timeout);
+        let hooks = Arc::new(TestHooks::default());
+        let cart_proto = CartActor::new(store.clone(), inventory.clone(), timeout, hooks.clone());
         let carts = supervise(&root, cart_proto, timeout).await?;
+
+        let reaper = HoldReaper {
+            store: store.clone(),
+            inventory: inventory.clone(),
+            every: HoldReaper::interval_for(settings.hold_ttl),
+        };
+        let (reaper_ref, _) =
+            Actor::spawn_linked(None, reaper.clone(), (), root.get_cell()).await?;
+        let restart: Restart = Arc::new(move |sup| {
+            let reaper = reaper.clone();
+            Box::pin(async move {
+                let (r, _) = Actor::spawn_linked(None, reaper, (), sup).await?;
+                Ok(r.get_cell())
+            })
+        });
+        let _ = root.cast(SupervisorMsg::Adopt {
+            cell: reaper_ref.get_cell(),
+            restart,
+        });
 
         Ok(Self {
             users,
@@ -115,8 +141,26 @@ impl Actors {
             carts,
             store,
             settings,
+            hooks,
             root,
         })
+    }
+
+    /// Finishes every checkout a crash interrupted, before the app serves requests. Each
+    /// marked cart's actor resumes its checkout when it starts; asking it for its state
+    /// waits until it has.
+    pub async fn recover_checkouts(&self) -> Result<usize, super::Error> {
+        let carts = super::cart::interrupted_checkouts(&self.store)?;
+        for cart in &carts {
+            self.carts
+                .call(cart.0, |reply| CartMsg::Get {
+                    user: crate::domain::UserId(0),
+                    is_admin: true,
+                    reply,
+                })
+                .await??;
+        }
+        Ok(carts.len())
     }
 
     /// Whether the whole tree is up: the root and every directory.

@@ -1,7 +1,10 @@
 //! A cart: its owner, status and lines. Changes return a new `Cart` so the actor can make the
 //! change durable before it adopts it.
+//!
+//! Whether a line is reserved is not stored here: the inventory's hold for (product, cart) is
+//! the one record of that, so an expired hold cannot disagree with a flag on the line.
 
-use super::{CartId, Millis, ProductId, UserId};
+use super::{CartId, Millis, OrderId, ProductId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,8 +20,6 @@ pub enum CartStatus {
 pub struct CartLine {
     pub product_id: ProductId,
     pub quantity: u64,
-    /// Whether the inventory currently holds `quantity` units for this line.
-    pub reserved: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +29,9 @@ pub struct Cart {
     pub status: CartStatus,
     /// In the order products were first added.
     pub lines: Vec<CartLine>,
+    /// Set once a checkout has begun (and kept after it completed): the order it creates.
+    /// A cart found with a checkout begun but not finished is finished on recovery.
+    pub checkout: Option<OrderId>,
     pub created_at: Millis,
     pub updated_at: Millis,
 }
@@ -41,6 +45,10 @@ pub enum CartError {
     Closed(CartStatus),
     #[error("a cart line may hold at most {max} units")]
     LineTooLarge { max: u64 },
+    #[error("the cart is empty")]
+    Empty,
+    #[error("the product is not in the cart")]
+    NotInCart,
 }
 
 impl Cart {
@@ -53,6 +61,7 @@ impl Cart {
             user_id,
             status: CartStatus::Open,
             lines: Vec::new(),
+            checkout: None,
             created_at: now,
             updated_at: now,
         }
@@ -82,9 +91,13 @@ impl Cart {
         self.lines.iter().find(|l| l.product_id == product)
     }
 
+    pub fn quantity_of(&self, product: ProductId) -> u64 {
+        self.line(product).map_or(0, |l| l.quantity)
+    }
+
     /// The line's quantity after adding `quantity`: the absolute hold to ask the inventory for.
     pub fn quantity_after_add(&self, product: ProductId, quantity: u64) -> Result<u64, CartError> {
-        let total = self.line(product).map_or(0, |l| l.quantity) + quantity;
+        let total = self.quantity_of(product) + quantity;
         if total > Self::MAX_LINE_QUANTITY {
             return Err(CartError::LineTooLarge {
                 max: Self::MAX_LINE_QUANTITY,
@@ -93,26 +106,54 @@ impl Cart {
         Ok(total)
     }
 
-    /// The cart with the line of `product` set to `quantity`, reserved (0 removes the line).
-    pub fn with_reserved_line(&self, product: ProductId, quantity: u64, now: Millis) -> Cart {
+    /// The cart with the line of `product` set to `quantity` (0 removes the line).
+    pub fn with_line(&self, product: ProductId, quantity: u64, now: Millis) -> Cart {
         let mut next = self.clone();
         next.updated_at = now;
-        match next.lines.iter_mut().position(|l| l.product_id == product) {
+        match next.lines.iter().position(|l| l.product_id == product) {
             Some(i) if quantity == 0 => {
                 next.lines.remove(i);
             }
-            Some(i) => {
-                next.lines[i].quantity = quantity;
-                next.lines[i].reserved = true;
-            }
+            Some(i) => next.lines[i].quantity = quantity,
             None if quantity == 0 => {}
             None => next.lines.push(CartLine {
                 product_id: product,
                 quantity,
-                reserved: true,
             }),
         }
         next
+    }
+
+    /// The cart with a checkout into `order` begun.
+    pub fn begin_checkout(&self, order: OrderId, now: Millis) -> Result<Cart, CartError> {
+        if self.lines.is_empty() {
+            return Err(CartError::Empty);
+        }
+        let mut next = self.clone();
+        next.checkout = Some(order);
+        next.updated_at = now;
+        Ok(next)
+    }
+
+    /// The cart back to plain open after a checkout that could not secure its stock.
+    pub fn abort_checkout(&self, now: Millis) -> Cart {
+        let mut next = self.clone();
+        next.checkout = None;
+        next.updated_at = now;
+        next
+    }
+
+    /// The cart closed with `status` (checked out or abandoned).
+    pub fn closed(&self, status: CartStatus, now: Millis) -> Cart {
+        let mut next = self.clone();
+        next.status = status;
+        next.updated_at = now;
+        next
+    }
+
+    /// Whether a checkout has begun and not yet finished.
+    pub fn checkout_pending(&self) -> Option<OrderId> {
+        self.checkout.filter(|_| self.status == CartStatus::Open)
     }
 }
 
@@ -137,22 +178,22 @@ mod tests {
 
     #[test]
     fn only_the_owner_changes_an_open_cart() {
-        let mut c = cart();
+        let c = cart();
         assert!(c.ensure_changeable_by(UserId(1)).is_ok());
         assert_eq!(c.ensure_changeable_by(UserId(2)), Err(CartError::NotFound));
-        c.status = CartStatus::CheckedOut;
+        let closed = c.closed(CartStatus::CheckedOut, 1);
         assert_eq!(
-            c.ensure_changeable_by(UserId(1)),
+            closed.ensure_changeable_by(UserId(1)),
             Err(CartError::Closed(CartStatus::CheckedOut))
         );
     }
 
     #[test]
     fn adding_accumulates_on_the_existing_line() {
-        let c = cart().with_reserved_line(ProductId(3), 2, 10);
+        let c = cart().with_line(ProductId(3), 2, 10);
         assert_eq!(c.quantity_after_add(ProductId(3), 5), Ok(7));
         assert_eq!(c.quantity_after_add(ProductId(4), 5), Ok(5));
-        let c = c.with_reserved_line(ProductId(3), 7, 20);
+        let c = c.with_line(ProductId(3), 7, 20);
         assert_eq!(c.lines.len(), 1);
         assert_eq!(c.lines[0].quantity, 7);
         assert_eq!(c.updated_at, 20);
@@ -160,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_line_cannot_grow_past_its_maximum() {
-        let c = cart().with_reserved_line(ProductId(3), Cart::MAX_LINE_QUANTITY, 0);
+        let c = cart().with_line(ProductId(3), Cart::MAX_LINE_QUANTITY, 0);
         assert!(matches!(
             c.quantity_after_add(ProductId(3), 1),
             Err(CartError::LineTooLarge { .. })
@@ -170,10 +211,22 @@ mod tests {
     #[test]
     fn setting_a_line_to_zero_removes_it() {
         let c = cart()
-            .with_reserved_line(ProductId(3), 2, 0)
-            .with_reserved_line(ProductId(4), 1, 0)
-            .with_reserved_line(ProductId(3), 0, 0);
+            .with_line(ProductId(3), 2, 0)
+            .with_line(ProductId(4), 1, 0)
+            .with_line(ProductId(3), 0, 0);
         assert_eq!(c.lines.len(), 1);
         assert_eq!(c.lines[0].product_id, ProductId(4));
+    }
+
+    #[test]
+    fn an_empty_cart_cannot_begin_a_checkout() {
+        assert_eq!(cart().begin_checkout(OrderId(1), 0), Err(CartError::Empty));
+        let c = cart().with_line(ProductId(3), 1, 0);
+        let begun = c.begin_checkout(OrderId(9), 1).unwrap();
+        assert_eq!(begun.checkout_pending(), Some(OrderId(9)));
+        assert_eq!(begun.abort_checkout(2).checkout_pending(), None);
+        let done = begun.closed(CartStatus::CheckedOut, 3);
+        assert_eq!(done.checkout_pending(), None);
+        assert_eq!(done.checkout, Some(OrderId(9)));
     }
 }

@@ -2,7 +2,7 @@
 //! as the state (the outbox). The stored record carries the codec's format-version byte, so a
 //! payload can evolve by adding a new format beside the old one.
 
-use super::{CartId, ProductId, UserId};
+use super::{CartId, OrderId, ProductId, UserId};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,6 +40,40 @@ pub enum Event {
         quantity: u64,
         line_quantity: u64,
     },
+    /// The cart's line was set to `quantity` (0: removed).
+    LineQuantitySet {
+        cart_id: CartId,
+        product_id: ProductId,
+        quantity: u64,
+    },
+    /// `released` units of the cart's hold went back to available; `quantity` remain held.
+    StockReleased {
+        product_id: ProductId,
+        cart_id: CartId,
+        released: u64,
+        quantity: u64,
+    },
+    /// The cart's hold lapsed after the cart was idle for the hold TTL.
+    HoldExpired {
+        product_id: ProductId,
+        cart_id: CartId,
+        quantity: u64,
+    },
+    /// The cart's hold was sold as part of `order_id`.
+    StockCommitted {
+        product_id: ProductId,
+        cart_id: CartId,
+        order_id: OrderId,
+        quantity: u64,
+    },
+    CartCheckedOut {
+        cart_id: CartId,
+        order_id: OrderId,
+        total_cents: i64,
+    },
+    CartAbandoned {
+        cart_id: CartId,
+    },
 }
 
 impl Event {
@@ -52,6 +86,12 @@ impl Event {
             Event::CartCreated { .. } => "CartCreated",
             Event::StockReserved { .. } => "StockReserved",
             Event::ProductAdded { .. } => "ProductAdded",
+            Event::LineQuantitySet { .. } => "LineQuantitySet",
+            Event::StockReleased { .. } => "StockReleased",
+            Event::HoldExpired { .. } => "HoldExpired",
+            Event::StockCommitted { .. } => "StockCommitted",
+            Event::CartCheckedOut { .. } => "CartCheckedOut",
+            Event::CartAbandoned { .. } => "CartAbandoned",
         }
     }
 }

@@ -28,22 +28,44 @@ pub struct StockRejected {
     pub available: u64,
 }
 
+/// Units held for one cart, until a deadline that the cart's activity pushes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hold {
+    pub quantity: u64,
+    /// When the hold lapses if the cart stays idle.
+    pub expires_at: Millis,
+}
+
+/// A commit found a hold different from what the cart is buying; nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldMismatch {
+    pub held: u64,
+}
+
 /// One product's stock and the holds of carts on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Inventory {
     pub product: Product,
-    holds: BTreeMap<CartId, u64>,
+    holds: BTreeMap<CartId, Hold>,
 }
 
 impl Inventory {
-    pub fn new(product: Product, holds: impl IntoIterator<Item = (CartId, u64)>) -> Self {
-        let holds = holds.into_iter().filter(|(_, q)| *q > 0).collect();
+    pub fn new(product: Product, holds: impl IntoIterator<Item = (CartId, Hold)>) -> Self {
+        let holds = holds.into_iter().filter(|(_, h)| h.quantity > 0).collect();
         Self { product, holds }
     }
 
     /// Units held by open carts.
     pub fn reserved(&self) -> u64 {
-        self.holds.values().sum()
+        self.holds.values().map(|h| h.quantity).sum()
+    }
+
+    pub fn holds(&self) -> impl Iterator<Item = (CartId, Hold)> + '_ {
+        self.holds.iter().map(|(c, h)| (*c, *h))
+    }
+
+    pub fn hold(&self, cart: CartId) -> Option<Hold> {
+        self.holds.get(&cart).copied()
     }
 
     /// Units that can still be added to carts. Saturates rather than underflows should stored
@@ -53,12 +75,17 @@ impl Inventory {
     }
 
     pub fn hold_of(&self, cart: CartId) -> u64 {
-        self.holds.get(&cart).copied().unwrap_or(0)
+        self.hold(cart).map_or(0, |h| h.quantity)
     }
 
-    /// Sets the hold of `cart` to exactly `quantity` (0 releases it). Growing a hold needs the
-    /// extra units to be available; shrinking always succeeds.
-    pub fn reserve(&mut self, cart: CartId, quantity: u64) -> Result<(), StockRejected> {
+    /// Sets the hold of `cart` to exactly `quantity` (0 releases it), lapsing at `expires_at`.
+    /// Growing a hold needs the extra units to be available; shrinking always succeeds.
+    pub fn reserve(
+        &mut self,
+        cart: CartId,
+        quantity: u64,
+        expires_at: Millis,
+    ) -> Result<(), StockRejected> {
         let current = self.hold_of(cart);
         if quantity > current {
             let available = self.available();
@@ -69,8 +96,47 @@ impl Inventory {
         if quantity == 0 {
             self.holds.remove(&cart);
         } else {
-            self.holds.insert(cart, quantity);
+            self.holds.insert(
+                cart,
+                Hold {
+                    quantity,
+                    expires_at,
+                },
+            );
         }
+        Ok(())
+    }
+
+    /// Pushes back the deadline of `cart`'s hold, if it has one.
+    pub fn touch(&mut self, cart: CartId, expires_at: Millis) -> Option<Hold> {
+        let hold = self.holds.get_mut(&cart)?;
+        hold.expires_at = hold.expires_at.max(expires_at);
+        Some(*hold)
+    }
+
+    /// Carts whose holds lapsed at or before `now`.
+    pub fn expired(&self, now: Millis) -> Vec<CartId> {
+        self.holds
+            .iter()
+            .filter(|(_, h)| h.expires_at <= now)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Drops `cart`'s hold; its units become available again.
+    pub fn release(&mut self, cart: CartId) -> Option<Hold> {
+        self.holds.remove(&cart)
+    }
+
+    /// Sells what `cart` holds: the hold must be exactly `quantity`. The units leave the shop.
+    pub fn commit(&mut self, cart: CartId, quantity: u64) -> Result<(), HoldMismatch> {
+        let held = self.hold_of(cart);
+        if held != quantity || quantity == 0 {
+            return Err(HoldMismatch { held });
+        }
+        self.holds.remove(&cart);
+        self.product.on_hand -= quantity;
+        self.product.sold += quantity;
         Ok(())
     }
 
@@ -83,6 +149,9 @@ impl Inventory {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A deadline for tests that do not look at expiry.
+    const T: Millis = 1_000;
 
     fn tea(on_hand: u64) -> Inventory {
         let product = Product {
@@ -99,7 +168,7 @@ mod tests {
     #[test]
     fn reserving_moves_units_from_available_to_reserved() {
         let mut inv = tea(10);
-        inv.reserve(CartId(1), 4).unwrap();
+        inv.reserve(CartId(1), 4, T).unwrap();
         assert_eq!((inv.available(), inv.reserved()), (6, 4));
         assert_eq!(inv.product.on_hand, inv.available() + inv.reserved());
     }
@@ -107,8 +176,8 @@ mod tests {
     #[test]
     fn holds_are_absolute_so_repeating_a_reservation_changes_nothing() {
         let mut inv = tea(10);
-        inv.reserve(CartId(1), 4).unwrap();
-        inv.reserve(CartId(1), 4).unwrap();
+        inv.reserve(CartId(1), 4, T).unwrap();
+        inv.reserve(CartId(1), 4, T).unwrap();
         assert_eq!(inv.hold_of(CartId(1)), 4);
         assert_eq!(inv.available(), 6);
     }
@@ -116,35 +185,64 @@ mod tests {
     #[test]
     fn growing_a_hold_beyond_available_is_rejected_and_changes_nothing() {
         let mut inv = tea(10);
-        inv.reserve(CartId(1), 4).unwrap();
-        inv.reserve(CartId(2), 5).unwrap();
+        inv.reserve(CartId(1), 4, T).unwrap();
+        inv.reserve(CartId(2), 5, T).unwrap();
         let before = inv.clone();
         assert_eq!(
-            inv.reserve(CartId(1), 6),
+            inv.reserve(CartId(1), 6, T),
             Err(StockRejected { available: 1 })
         );
         assert_eq!(inv, before);
         // Growing by exactly what is available is fine.
-        inv.reserve(CartId(1), 5).unwrap();
+        inv.reserve(CartId(1), 5, T).unwrap();
         assert_eq!(inv.available(), 0);
     }
 
     #[test]
     fn shrinking_or_releasing_a_hold_always_succeeds() {
         let mut inv = tea(3);
-        inv.reserve(CartId(1), 3).unwrap();
-        inv.reserve(CartId(1), 1).unwrap();
+        inv.reserve(CartId(1), 3, T).unwrap();
+        inv.reserve(CartId(1), 1, T).unwrap();
         assert_eq!(inv.available(), 2);
-        inv.reserve(CartId(1), 0).unwrap();
+        inv.reserve(CartId(1), 0, T).unwrap();
         assert_eq!((inv.available(), inv.reserved()), (3, 0));
     }
 
     #[test]
     fn setting_available_stock_keeps_holds() {
         let mut inv = tea(10);
-        inv.reserve(CartId(1), 4).unwrap();
+        inv.reserve(CartId(1), 4, T).unwrap();
         inv.set_available(Stock::new(2).unwrap());
         assert_eq!((inv.available(), inv.reserved()), (2, 4));
         assert_eq!(inv.product.on_hand, 6);
+    }
+
+    #[test]
+    fn lapsed_holds_are_found_and_touching_pushes_the_deadline_back() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 2, 100).unwrap();
+        inv.reserve(CartId(2), 3, 200).unwrap();
+        assert_eq!(inv.expired(99), vec![]);
+        assert_eq!(inv.expired(150), vec![CartId(1)]);
+        inv.touch(CartId(1), 300);
+        assert_eq!(inv.expired(250), vec![CartId(2)]);
+        // A touch never brings a deadline forward.
+        inv.touch(CartId(1), 10);
+        assert_eq!(inv.hold(CartId(1)).unwrap().expires_at, 300);
+        assert_eq!(inv.touch(CartId(9), 300), None);
+        assert_eq!(inv.release(CartId(2)).unwrap().quantity, 3);
+        assert_eq!(inv.available(), 8);
+    }
+
+    #[test]
+    fn committing_sells_exactly_the_held_units() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 4, T).unwrap();
+        assert_eq!(inv.commit(CartId(1), 3), Err(HoldMismatch { held: 4 }));
+        assert_eq!(inv.commit(CartId(2), 1), Err(HoldMismatch { held: 0 }));
+        inv.commit(CartId(1), 4).unwrap();
+        assert_eq!(inv.product.on_hand, 6);
+        assert_eq!(inv.product.sold, 4);
+        assert_eq!((inv.available(), inv.reserved()), (6, 0));
     }
 }

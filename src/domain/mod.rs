@@ -4,16 +4,18 @@
 pub mod cart;
 pub mod event;
 pub mod inventory;
+pub mod order;
 pub mod user;
 pub mod values;
 
 pub use cart::{Cart, CartError, CartLine, CartStatus};
 pub use event::Event;
-pub use inventory::{Inventory, Product, StockRejected};
+pub use inventory::{Hold, HoldMismatch, Inventory, Product, StockRejected};
+pub use order::{Order, OrderLine};
 pub use user::{Session, User};
 pub use values::{
-    CartId, Password, PriceCents, ProductId, ProductName, Quantity, Stock, UserId, Username,
-    ValidationError,
+    CartId, OrderId, Password, PriceCents, ProductId, ProductName, Quantity, Stock, UserId,
+    Username, ValidationError,
 };
 
 /// Milliseconds since the Unix epoch: the one time representation stored on disk.

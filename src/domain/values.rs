@@ -41,6 +41,7 @@ macro_rules! id_type {
 id_type!(UserId);
 id_type!(ProductId);
 id_type!(CartId);
+id_type!(OrderId);
 
 /// 3–32 characters of `[A-Za-z0-9_.-]`. Uniqueness ignores case, so `Alice` and `alice` are the
 /// same account name; the spelling given at registration is kept for display.

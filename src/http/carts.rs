@@ -1,11 +1,13 @@
-//! `POST /carts`, `GET /carts/{id}`, `POST /carts/{id}/products`.
+//! `POST /carts`, `GET /carts/{id}`, `DELETE /carts/{id}`, `POST /carts/{id}/products`,
+//! `PUT` and `DELETE /carts/{id}/products/{product_id}`, `POST /carts/{id}/checkout`.
 
 use super::auth::{caller, Caller};
 use super::{body, created, ok, with_actors};
+use crate::actors::order::OrderView;
 use crate::actors::{cart, Actors, CartMsg, Error};
 use crate::domain::{ProductId, Quantity};
 use serde::Deserialize;
-use warp::{Filter, Rejection};
+use warp::{Filter, Rejection, Reply};
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -18,6 +20,12 @@ struct NewCart {
 #[serde(deny_unknown_fields)]
 struct AddProduct {
     product_id: u64,
+    quantity: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetLine {
     quantity: i64,
 }
 
@@ -38,10 +46,43 @@ pub fn routes(
     let add = warp::path!("carts" / u64 / "products")
         .and(warp::post())
         .and(with_actors(actors.clone()))
-        .and(caller(actors))
+        .and(caller(actors.clone()))
         .and(body::json())
         .and_then(add_product);
-    create.or(get).unify().or(add).unify()
+    let set = warp::path!("carts" / u64 / "products" / u64)
+        .and(warp::put())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and(body::json())
+        .and_then(set_line);
+    let remove = warp::path!("carts" / u64 / "products" / u64)
+        .and(warp::delete())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and_then(remove_line);
+    let checkout = warp::path!("carts" / u64 / "checkout")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and_then(checkout);
+    let abandon = warp::path!("carts" / u64)
+        .and(warp::delete())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors))
+        .and_then(abandon);
+    create
+        .or(get)
+        .unify()
+        .or(add)
+        .unify()
+        .or(set)
+        .unify()
+        .or(remove)
+        .unify()
+        .or(checkout)
+        .unify()
+        .or(abandon)
+        .unify()
 }
 
 async fn create(
@@ -85,4 +126,75 @@ async fn add_product(
         })
         .await??;
     Ok(ok(&cart))
+}
+
+async fn set_line(
+    id: u64,
+    product: u64,
+    actors: Actors,
+    caller: Caller,
+    body: SetLine,
+) -> Result<warp::reply::Response, Rejection> {
+    // 0 removes the line; anything else must be a valid quantity.
+    let quantity = match body.quantity {
+        0 => 0,
+        q => Quantity::new(q).map_err(Error::from)?.get(),
+    };
+    let cart = actors
+        .carts
+        .call(id, |reply| CartMsg::SetLine {
+            user: caller.user_id,
+            product_id: ProductId(product),
+            quantity,
+            reply,
+        })
+        .await??;
+    Ok(ok(&cart))
+}
+
+async fn remove_line(
+    id: u64,
+    product: u64,
+    actors: Actors,
+    caller: Caller,
+) -> Result<warp::reply::Response, Rejection> {
+    let cart = actors
+        .carts
+        .call(id, |reply| CartMsg::RemoveLine {
+            user: caller.user_id,
+            product_id: ProductId(product),
+            reply,
+        })
+        .await??;
+    Ok(ok(&cart))
+}
+
+async fn checkout(
+    id: u64,
+    actors: Actors,
+    caller: Caller,
+) -> Result<warp::reply::Response, Rejection> {
+    let order = actors
+        .carts
+        .call(id, |reply| CartMsg::Checkout {
+            user: caller.user_id,
+            reply,
+        })
+        .await??;
+    Ok(created(&OrderView::from(order)))
+}
+
+async fn abandon(
+    id: u64,
+    actors: Actors,
+    caller: Caller,
+) -> Result<warp::reply::Response, Rejection> {
+    actors
+        .carts
+        .call(id, |reply| CartMsg::Abandon {
+            user: caller.user_id,
+            reply,
+        })
+        .await??;
+    Ok(warp::http::StatusCode::NO_CONTENT.into_response())
 }

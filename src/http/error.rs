@@ -89,6 +89,7 @@ impl From<Error> for ApiError {
                 "cart_closed",
                 format!("the cart is {} and can no longer change", json!(status)),
             ),
+            Error::CartEmpty => ApiError::new(S::CONFLICT, "cart_empty", e.to_string()),
             Error::Unavailable(what) => {
                 tracing::warn!(%what, "answering 503");
                 ApiError::new(

@@ -6,6 +6,7 @@ pub mod body;
 pub mod carts;
 pub mod error;
 pub mod ops;
+pub mod orders;
 pub mod products;
 pub mod users;
 
@@ -21,6 +22,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(products::routes(actors.clone()))
         .unify()
         .or(carts::routes(actors.clone()))
+        .unify()
+        .or(orders::routes(actors.clone()))
         .unify()
         .or(ops::routes(actors))
         .unify()

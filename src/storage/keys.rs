@@ -11,8 +11,13 @@
 //! | `c/`   | cart id                | `Cart`           |
 //! | `t/`   | blake2b-256 of a token | `Session`        |
 //! | `e/`   | event sequence number  | `EventRecord`    |
+//! | `x/`   | deadline, product, cart| (empty): hold expiry index |
+//! | `ck/`  | cart id                | order id: a checkout in progress |
+//! | `s/`   | product id, order id   | `Sale`: a product sold in an order |
+//! | `o/`   | order id               | `Order`          |
+//! | `uo/`  | user id, order id      | (empty): orders of a user |
 
-use crate::domain::{CartId, ProductId, UserId};
+use crate::domain::{CartId, Millis, OrderId, ProductId, UserId};
 
 fn with_id(prefix: &[u8], id: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(prefix.len() + 8);
@@ -73,6 +78,56 @@ pub fn event(seq: u64) -> Vec<u8> {
     with_id(EVENTS, seq)
 }
 
+pub const EXPIRY: &[u8] = b"x/";
+
+/// Entry of the hold expiry index: sorted by deadline, so lapsed holds are a prefix scan.
+pub fn expiry(at: Millis, product: ProductId, cart: CartId) -> Vec<u8> {
+    let mut k = with_id(EXPIRY, at);
+    k.extend_from_slice(&product.0.to_be_bytes());
+    k.extend_from_slice(&cart.0.to_be_bytes());
+    k
+}
+
+/// Everything in the expiry index due at or before `at` sorts before this key.
+pub fn expiry_due_before(at: Millis) -> Vec<u8> {
+    with_id(EXPIRY, at.saturating_add(1))
+}
+
+/// The product of an expiry index entry.
+pub fn product_of_expiry(key: &[u8]) -> Option<ProductId> {
+    let p: [u8; 8] = key
+        .get(EXPIRY.len() + 8..EXPIRY.len() + 16)?
+        .try_into()
+        .ok()?;
+    Some(ProductId(u64::from_be_bytes(p)))
+}
+
+pub const CHECKOUTS: &[u8] = b"ck/";
+
+pub fn checkout(cart: CartId) -> Vec<u8> {
+    with_id(CHECKOUTS, cart.0)
+}
+
+pub fn sale(product: ProductId, order: OrderId) -> Vec<u8> {
+    let mut k = with_id(b"s/", product.0);
+    k.extend_from_slice(&order.0.to_be_bytes());
+    k
+}
+
+pub fn order(id: OrderId) -> Vec<u8> {
+    with_id(b"o/", id.0)
+}
+
+pub fn orders_of(user: UserId) -> Vec<u8> {
+    with_id(b"uo/", user.0)
+}
+
+pub fn user_order(user: UserId, order: OrderId) -> Vec<u8> {
+    let mut k = orders_of(user);
+    k.extend_from_slice(&order.0.to_be_bytes());
+    k
+}
+
 /// The id at the end of a `prefix`+id key.
 pub fn id_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -91,6 +146,11 @@ mod tests {
         assert!(h.starts_with(&holds_of(ProductId(3))));
         assert_eq!(cart_of_hold(&h), Some(CartId(77)));
         assert_eq!(id_of(b"x"), None);
+        let x = expiry(500, ProductId(3), CartId(4));
+        assert_eq!(product_of_expiry(&x), Some(ProductId(3)));
+        assert!(x < expiry_due_before(500));
+        assert!(x >= expiry_due_before(499));
+        assert_eq!(id_of(&user_order(UserId(1), OrderId(9))), Some(9));
     }
 
     #[test]

@@ -129,6 +129,27 @@ impl Store {
         Ok(out)
     }
 
+    /// Keys in `[start, end)`, at most `limit` of them (for indexes whose values are empty).
+    pub fn keys_between(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StorageError> {
+        self.inner
+            .db
+            .range(start..end)
+            .keys()
+            .take(limit)
+            .map(|k| Ok(k?.to_vec()))
+            .collect()
+    }
+
+    /// Whether `key` exists.
+    pub fn contains(&self, key: &[u8]) -> Result<bool, StorageError> {
+        Ok(self.inner.db.contains_key(key)?)
+    }
+
     pub fn scan_prefix<T: DeserializeOwned>(
         &self,
         prefix: &[u8],

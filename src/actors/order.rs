@@ -1,0 +1,55 @@
+//! Orders are written once, by the checkout of a cart, and never change, so they are read
+//! straight from the store rather than through an actor.
+
+use super::Error;
+use crate::domain::{rfc3339, Order, OrderId, OrderLine, UserId};
+use crate::storage::{keys, Store};
+use serde::Serialize;
+
+/// An order as clients see it.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrderView {
+    pub id: OrderId,
+    pub cart_id: crate::domain::CartId,
+    pub user_id: UserId,
+    pub lines: Vec<OrderLine>,
+    pub total_cents: i64,
+    pub created_at: String,
+}
+
+impl From<Order> for OrderView {
+    fn from(o: Order) -> Self {
+        Self {
+            id: o.id,
+            cart_id: o.cart_id,
+            user_id: o.user_id,
+            lines: o.lines,
+            total_cents: o.total_cents,
+            created_at: rfc3339(o.created_at),
+        }
+    }
+}
+
+/// The order, if `user` may see it (its owner, or an admin).
+pub fn get(store: &Store, id: OrderId, user: UserId, is_admin: bool) -> Result<Order, Error> {
+    match store.get::<Order>(&keys::order(id))? {
+        Some(o) if o.user_id == user || is_admin => Ok(o),
+        _ => Err(Error::NotFound("order")),
+    }
+}
+
+/// The user's orders, oldest first.
+pub fn list(store: &Store, user: UserId) -> Result<Vec<Order>, Error> {
+    let prefix = keys::orders_of(user);
+    let end = [prefix.as_slice(), &[0xff; 9]].concat();
+    let mut orders = Vec::new();
+    for key in store.keys_between(&prefix, &end, usize::MAX)? {
+        let Some(id) = keys::id_of(&key) else {
+            continue;
+        };
+        if let Some(order) = store.get::<Order>(&keys::order(OrderId(id)))? {
+            orders.push(order);
+        }
+    }
+    Ok(orders)
+}

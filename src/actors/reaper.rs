@@ -1,0 +1,89 @@
+//! The hold reaper: on a timer, finds holds whose deadline has passed (a range scan of the
+//! expiry index) and tells each product's inventory actor to release them. The inventory actor
+//! does the release itself, so a product's holds keep a single writer; the reaper only makes
+//! sure the actor runs, even for products nobody has touched since a restart.
+
+use super::{Handle, InventoryActor, InventoryMsg};
+use crate::storage::{keys, now_millis, Store};
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+/// Most index entries looked at per tick; the rest wait for the next one.
+const MAX_PER_TICK: usize = 10_000;
+
+#[derive(Clone)]
+pub struct HoldReaper {
+    pub store: Store,
+    pub inventory: Handle<InventoryActor>,
+    /// Time between sweeps.
+    pub every: Duration,
+}
+
+pub enum ReaperMsg {
+    Sweep,
+}
+
+impl HoldReaper {
+    /// A sweep interval fine enough for `hold_ttl`: a tenth of it, between 50 ms and 5 s.
+    pub fn interval_for(hold_ttl: Duration) -> Duration {
+        (hold_ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))
+    }
+
+    async fn sweep(&self) -> Result<(), ActorProcessingErr> {
+        let due = self.store.keys_between(
+            keys::EXPIRY,
+            &keys::expiry_due_before(now_millis()),
+            MAX_PER_TICK,
+        )?;
+        let products: BTreeSet<_> = due
+            .iter()
+            .filter_map(|k| keys::product_of_expiry(k))
+            .collect();
+        for product in products {
+            match self.inventory.actor(product.0).await {
+                Ok(actor) => {
+                    let _ = actor.cast(InventoryMsg::ExpireHolds);
+                }
+                Err(e) => {
+                    tracing::warn!(%product, error = %e, "cannot reach inventory to expire holds")
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Actor for HoldReaper {
+    type Msg = ReaperMsg;
+    type State = ();
+    type Arguments = ();
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<ReaperMsg>,
+        _: (),
+    ) -> Result<(), ActorProcessingErr> {
+        Ok(())
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<ReaperMsg>,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        // The timer task ends by itself when this actor stops.
+        myself.send_interval(self.every, || ReaperMsg::Sweep);
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<ReaperMsg>,
+        message: ReaperMsg,
+        _: &mut (),
+    ) -> Result<(), ActorProcessingErr> {
+        let ReaperMsg::Sweep = message;
+        self.sweep().await
+    }
+}
