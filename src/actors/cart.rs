@@ -92,8 +92,27 @@ pub enum CartMsg {
 /// Failure injection for tests, shared by every cart actor of one app.
 #[derive(Debug, Default)]
 pub struct TestHooks {
-    /// When set to n, the next checkout fails its actor after committing n lines (once).
-    pub crash_checkout_after_commits: std::sync::Mutex<Option<usize>>,
+    /// Makes checkouts fail their actor (a panic, as in a crash) after committing some lines.
+    pub crash_checkout: std::sync::Mutex<Option<CrashPlan>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CrashPlan {
+    /// Lines committed before the crash.
+    pub after_commits: usize,
+    /// How many more times to crash there (restarts resume the checkout and meet it again).
+    pub times: u32,
+}
+
+impl TestHooks {
+    /// Crashes still to come.
+    pub fn crashes_left(&self) -> u32 {
+        let plan = match self.crash_checkout.lock() {
+            Ok(p) => *p,
+            Err(poisoned) => *poisoned.into_inner(),
+        };
+        plan.map_or(0, |p| p.times)
+    }
 }
 
 #[derive(Clone)]
@@ -423,13 +442,16 @@ impl CartActor {
     /// Panics (the actor fails, as on a crash) if a test asked for it at this point.
     #[cfg(feature = "test-hooks")]
     fn crash_if_asked(&self, committed: usize) {
-        let mut hook = match self.hooks.crash_checkout_after_commits.lock() {
-            Ok(hook) => hook,
+        let mut plan = match self.hooks.crash_checkout.lock() {
+            Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if *hook == Some(committed) {
-            *hook = None;
-            drop(hook);
+        if let Some(p) = plan
+            .as_mut()
+            .filter(|p| p.after_commits == committed && p.times > 0)
+        {
+            p.times -= 1;
+            drop(plan);
             panic!("crash injected by a test after {committed} commits");
         }
     }

@@ -206,7 +206,11 @@ impl<A: Entity> Actor for Directory<A> {
                     return Ok(());
                 };
                 self.forget(id, cell.get_id());
-                let restarted = if Self::note_failure(state, id) {
+                let restarted = if let Some(already) = self.live_actor(id) {
+                    // A request got here first and started a fresh actor: keep that one, never
+                    // run two actors for one entity.
+                    Some(already)
+                } else if Self::note_failure(state, id) {
                     tracing::error!(kind = A::KIND, id, %error, "actor failed; restarting it from storage");
                     self.spawn_child(&myself, state, id).await.ok().flatten()
                 } else {

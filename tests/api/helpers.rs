@@ -221,3 +221,58 @@ pub async fn stock_of(app: &TestApp, product: u64) -> (u64, u64) {
         p["reserved"].as_u64().unwrap(),
     )
 }
+
+impl TestApp {
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> Response {
+        Self::with_token(self.client.delete(self.url(path)), token)
+            .send()
+            .await
+            .expect("request sent")
+    }
+
+    pub async fn set_line(&self, token: &str, cart: u64, product: u64, quantity: i64) -> Response {
+        self.put_json(
+            &format!("/carts/{cart}/products/{product}"),
+            Some(token),
+            &json!({ "quantity": quantity }),
+        )
+        .await
+    }
+
+    pub async fn checkout(&self, token: &str, cart: u64) -> Response {
+        Self::with_token(
+            self.client
+                .post(self.url(&format!("/carts/{cart}/checkout"))),
+            Some(token),
+        )
+        .send()
+        .await
+        .expect("request sent")
+    }
+
+    pub async fn orders(&self, token: &str) -> Vec<Value> {
+        let r = self.get("/orders", Some(token)).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        json_of(r).await["items"].as_array().unwrap().clone()
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing the test after `within`. For effects that
+/// happen on the server's own schedule (hold expiry, actor restarts); never a fixed sleep.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -1,8 +1,10 @@
 //! Black-box tests of the HTTP API: the real app on port 0, a real client, a real sled store.
 
 mod carts;
+mod checkout;
 mod concurrency;
 mod helpers;
+mod lifecycle;
 mod products;
 mod restart;
 mod supervision;
