@@ -3,6 +3,8 @@
 mod carts;
 mod checkout;
 mod concurrency;
+mod crash;
+mod expiry;
 mod helpers;
 mod lifecycle;
 mod products;

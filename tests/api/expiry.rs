@@ -1,0 +1,140 @@
+//! Hold expiry with a short TTL, synchronised by polling the API with a deadline.
+
+use crate::helpers::*;
+use reqwest::StatusCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+const TTL: Duration = Duration::from_millis(300);
+const PATIENCE: Duration = Duration::from_secs(15);
+
+async fn short_ttl_app() -> TestApp {
+    spawn_app_with(|c| c.hold_ttl = TTL).await
+}
+
+/// Waits until nothing of `product` is reserved any more.
+async fn holds_lapse(app: &TestApp, product: u64) {
+    eventually(PATIENCE, "holds to expire", || async {
+        (stock_of(app, product).await.1 == 0).then_some(())
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_idle_carts_hold_expires_and_its_line_stays_unreserved() {
+    let app = short_ttl_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 5).await;
+    let (_, token) = app.signup("nia").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 2).await;
+
+    holds_lapse(&app, tea).await;
+    assert_eq!(stock_of(&app, tea).await, (5, 0));
+    let c = app.cart(&token, cart).await;
+    assert_eq!(c["items"][0]["quantity"], 2);
+    assert_eq!(c["items"][0]["reserved"], false);
+
+    // A later add re-reserves the whole line.
+    assert_eq!(app.add(&token, cart, tea, 1).await.status(), StatusCode::OK);
+    assert_eq!(stock_of(&app, tea).await, (2, 3));
+    assert_eq!(app.cart(&token, cart).await["items"][0]["reserved"], true);
+}
+
+#[tokio::test]
+async fn checkout_re_reserves_an_expired_hold_or_answers_409() {
+    let app = short_ttl_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 3).await;
+    let (_, a) = app.signup("omar").await;
+    let (_, b) = app.signup("pia").await;
+    let cart_a = app.create_cart(&a).await;
+    let cart_b = app.create_cart(&b).await;
+    app.add(&a, cart_a, tea, 2).await;
+    holds_lapse(&app, tea).await;
+    // B takes two of the three while A's line is unreserved.
+    app.add(&b, cart_b, tea, 2).await;
+
+    let err = assert_error(
+        app.checkout(&a, cart_a).await,
+        StatusCode::CONFLICT,
+        "insufficient_stock",
+    )
+    .await;
+    assert_eq!(err["product_id"], tea);
+    assert_eq!(err["available"], 1);
+    assert_eq!(app.cart(&a, cart_a).await["status"], "open");
+    assert!(app.orders(&a).await.is_empty());
+
+    // Once B's hold lapses too, A's checkout re-reserves and sells.
+    holds_lapse(&app, tea).await;
+    assert_eq!(app.checkout(&a, cart_a).await.status(), StatusCode::CREATED);
+    assert_eq!(stock_of(&app, tea).await, (1, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_carts_racing_for_the_last_units_at_checkout_never_oversell() {
+    let app = Arc::new(short_ttl_app().await);
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 2).await;
+    let (_, a) = app.signup("quin").await;
+    let (_, b) = app.signup("remy").await;
+    let cart_a = app.create_cart(&a).await;
+    let cart_b = app.create_cart(&b).await;
+    app.add(&a, cart_a, tea, 2).await;
+    holds_lapse(&app, tea).await;
+    app.add(&b, cart_b, tea, 2).await;
+    holds_lapse(&app, tea).await;
+
+    // Both lines are unreserved and each wants all the stock.
+    let (ra, rb) = tokio::join!(app.checkout(&a, cart_a), app.checkout(&b, cart_b));
+    let mut statuses = [ra.status(), rb.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::CREATED, StatusCode::CONFLICT]);
+    assert_eq!(stock_of(&app, tea).await, (0, 0));
+    assert_eq!(app.orders(&a).await.len() + app.orders(&b).await.len(), 1);
+}
+
+#[tokio::test]
+async fn holds_expire_after_a_restart_even_if_nobody_touches_the_cart() {
+    let app = spawn_app_with(|c| c.hold_ttl = Duration::from_secs(1)).await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 5).await;
+    let (_, token) = app.signup("sia").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 4).await;
+
+    let app = app.restart().await;
+    // Only read the product: the cart and its actor stay untouched.
+    holds_lapse(&app, tea).await;
+    assert_eq!(stock_of(&app, tea).await, (5, 0));
+    assert_eq!(app.cart(&token, cart).await["items"][0]["reserved"], false);
+}
+
+#[tokio::test]
+async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
+    use trolley::domain::{CartId, Hold, ProductId};
+    use trolley::storage::keys;
+    let app = spawn_app_with(|c| c.hold_ttl = Duration::from_secs(3600)).await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100).await;
+    let cake = app.create_product(&admin, "Cake", 100, 100).await;
+    let (_, token) = app.signup("tom").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 1).await;
+    let store = &app.actors().store;
+    let tea_hold = || store.get::<Hold>(&keys::hold(ProductId(tea), CartId(cart)));
+    let first = tea_hold().unwrap().unwrap().expires_at;
+
+    // Let the clock move on (not synchronisation: deadlines are in milliseconds).
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let before_activity = trolley::storage::now_millis();
+    app.add(&token, cart, cake, 1).await;
+    // The touch was sent before the reply; once the inventory has answered a later request
+    // and the store has applied what was queued before, it is visible.
+    app.product(tea).await;
+    store.barrier().await.unwrap();
+    let touched = tea_hold().unwrap().unwrap().expires_at;
+    assert!(touched > first, "deadline moved: {first} -> {touched}");
+    assert!(touched >= before_activity + 3_600_000);
+}
