@@ -229,7 +229,7 @@ proptest! {
         ops in proptest::collection::vec(op(), 1..60),
     ) {
         let mut world = World::new(&stock);
-        world.check(&vec![0; PRODUCTS])?;
+        world.check(&[0; PRODUCTS])?;
         for op in &ops {
             let sold: Vec<u64> = world.inventories.iter().map(|i| i.product.sold).collect();
             world.apply(op);

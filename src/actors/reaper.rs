@@ -1,16 +1,19 @@
-//! The hold reaper: on a timer, finds holds whose deadline has passed (a range scan of the
+//! The reaper: on a timer, purges idempotency records past their retention, and finds holds whose deadline has passed (a range scan of the
 //! expiry index) and tells each product's inventory actor to release them. The inventory actor
 //! does the release itself, so a product's holds keep a single writer; the reaper only makes
 //! sure the actor runs, even for products nobody has touched since a restart.
 
 use super::{Handle, InventoryActor, InventoryMsg};
-use crate::storage::{keys, now_millis, Store};
+use crate::storage::{keys, now_millis, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 /// Most index entries looked at per tick; the rest wait for the next one.
 const MAX_PER_TICK: usize = 10_000;
+
+/// How long an `Idempotency-Key` and its response are remembered.
+pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 #[derive(Clone)]
 pub struct HoldReaper {
@@ -30,7 +33,30 @@ impl HoldReaper {
         (hold_ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))
     }
 
+    /// Deletes idempotency records older than the retention, with their time-index entries.
+    async fn purge_idempotency(&self) -> Result<(), ActorProcessingErr> {
+        let cutoff = now_millis().saturating_sub(IDEMPOTENCY_RETENTION.as_millis() as u64);
+        let old = self.store.keys_between(
+            keys::IDEMPOTENCY_BY_TIME,
+            &keys::idempotency_by_time(cutoff, &[]),
+            MAX_PER_TICK,
+        )?;
+        if old.is_empty() {
+            return Ok(());
+        }
+        let mut unit = Unit::default();
+        for k in old {
+            if let Some(record) = keys::record_of_idempotency_time(&k) {
+                unit = unit.remove(record.to_vec());
+            }
+            unit = unit.remove(k);
+        }
+        self.store.write(unit).await?;
+        Ok(())
+    }
+
     async fn sweep(&self) -> Result<(), ActorProcessingErr> {
+        self.purge_idempotency().await?;
         let due = self.store.keys_between(
             keys::EXPIRY,
             &keys::expiry_due_before(now_millis()),

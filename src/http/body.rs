@@ -3,6 +3,7 @@
 use super::error::ApiError;
 use serde::de::DeserializeOwned;
 use warp::http::{HeaderMap, StatusCode};
+use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection};
 
 /// Largest accepted request body.
@@ -60,33 +61,35 @@ fn parse<T: DeserializeOwned>(content_type: Option<String>, bytes: &[u8]) -> Res
 /// A required JSON body.
 pub fn json<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error = Rejection> + Clone
 {
-    limited()
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::bytes())
-        .and_then(
-            |ct: Option<String>, bytes: warp::hyper::body::Bytes| async move {
-                if bytes.is_empty() {
-                    return Err(warp::reject::custom(ApiError::invalid(
-                        "a JSON body is required",
-                    )));
-                }
-                parse(ct, &bytes)
-            },
-        )
+    json_raw().map(|(value, _raw): (T, Bytes)| value)
 }
 
-/// A JSON body that may be left out entirely, meaning `T::default()`.
-pub fn optional_json<T: DeserializeOwned + Default + Send>(
-) -> impl Filter<Extract = (T,), Error = Rejection> + Clone {
+/// A required JSON body, with its raw bytes (for request fingerprints).
+pub fn json_raw<T: DeserializeOwned + Send>(
+) -> impl Filter<Extract = ((T, Bytes),), Error = Rejection> + Clone {
     limited()
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::bytes())
-        .and_then(
-            |ct: Option<String>, bytes: warp::hyper::body::Bytes| async move {
-                if bytes.is_empty() {
-                    return Ok(T::default());
-                }
-                parse(ct, &bytes)
-            },
-        )
+        .and_then(|ct: Option<String>, bytes: Bytes| async move {
+            if bytes.is_empty() {
+                return Err(warp::reject::custom(ApiError::invalid(
+                    "a JSON body is required",
+                )));
+            }
+            parse(ct, &bytes).map(|v| (v, bytes))
+        })
+}
+
+/// A JSON body that may be left out entirely (meaning `T::default()`), with its raw bytes.
+pub fn optional_json_raw<T: DeserializeOwned + Default + Send>(
+) -> impl Filter<Extract = ((T, Bytes),), Error = Rejection> + Clone {
+    limited()
+        .and(warp::header::optional::<String>("content-type"))
+        .and(warp::body::bytes())
+        .and_then(|ct: Option<String>, bytes: Bytes| async move {
+            if bytes.is_empty() {
+                return Ok((T::default(), bytes));
+            }
+            parse(ct, &bytes).map(|v| (v, bytes))
+        })
 }

@@ -2,11 +2,14 @@
 //! `PUT` and `DELETE /carts/{id}/products/{product_id}`, `POST /carts/{id}/checkout`.
 
 use super::auth::{caller, Caller};
-use super::{body, created, ok, with_actors};
+use super::idempotency::{idem, Idem, Locks, Outcome};
+use super::{body, ok, with_actors};
 use crate::actors::order::OrderView;
 use crate::actors::{cart, Actors, CartMsg, Error};
 use crate::domain::{ProductId, Quantity};
 use serde::Deserialize;
+use warp::http::StatusCode;
+use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection, Reply};
 
 #[derive(Deserialize, Default)]
@@ -31,12 +34,14 @@ struct SetLine {
 
 pub fn routes(
     actors: Actors,
+    locks: Locks,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let create = warp::path!("carts")
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(body::optional_json())
+        .and(idem(locks.clone()))
+        .and(body::optional_json_raw())
         .and_then(create);
     let get = warp::path!("carts" / u64)
         .and(warp::get())
@@ -47,7 +52,8 @@ pub fn routes(
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(body::json())
+        .and(idem(locks.clone()))
+        .and(body::json_raw())
         .and_then(add_product);
     let set = warp::path!("carts" / u64 / "products" / u64)
         .and(warp::put())
@@ -64,6 +70,8 @@ pub fn routes(
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
+        .and(idem(locks))
+        .and(body::optional_json_raw())
         .and_then(checkout);
     let abandon = warp::path!("carts" / u64)
         .and(warp::delete())
@@ -88,13 +96,17 @@ pub fn routes(
 async fn create(
     actors: Actors,
     caller: Caller,
-    body: NewCart,
+    idem: Idem,
+    (body, raw): (NewCart, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     if body.user_id.is_some_and(|id| id != caller.user_id.0) {
         return Err(Error::Forbidden.into());
     }
-    let cart = cart::create(&actors.store, caller.user_id).await?;
-    Ok(created(&cart))
+    idem.run(&actors.store, &caller, &raw, || async {
+        let cart = cart::create(&actors.store, caller.user_id).await?;
+        Outcome::new(StatusCode::CREATED, cart)
+    })
+    .await
 }
 
 async fn get(id: u64, actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
@@ -113,19 +125,23 @@ async fn add_product(
     id: u64,
     actors: Actors,
     caller: Caller,
-    body: AddProduct,
+    idem: Idem,
+    (body, raw): (AddProduct, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
-    let cart = actors
-        .carts
-        .call(id, |reply| CartMsg::AddProduct {
-            user: caller.user_id,
-            product_id: ProductId(body.product_id),
-            quantity,
-            reply,
-        })
-        .await??;
-    Ok(ok(&cart))
+    idem.run(&actors.store, &caller, &raw, || async {
+        let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
+        let cart = actors
+            .carts
+            .call(id, |reply| CartMsg::AddProduct {
+                user: caller.user_id,
+                product_id: ProductId(body.product_id),
+                quantity,
+                reply,
+            })
+            .await??;
+        Outcome::new(StatusCode::OK, cart)
+    })
+    .await
 }
 
 async fn set_line(
@@ -173,15 +189,20 @@ async fn checkout(
     id: u64,
     actors: Actors,
     caller: Caller,
+    idem: Idem,
+    (_, raw): (serde_json::Value, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    let order = actors
-        .carts
-        .call(id, |reply| CartMsg::Checkout {
-            user: caller.user_id,
-            reply,
-        })
-        .await??;
-    Ok(created(&OrderView::from(order)))
+    idem.run(&actors.store, &caller, &raw, || async {
+        let order = actors
+            .carts
+            .call(id, |reply| CartMsg::Checkout {
+                user: caller.user_id,
+                reply,
+            })
+            .await??;
+        Outcome::new(StatusCode::CREATED, OrderView::from(order))
+    })
+    .await
 }
 
 async fn abandon(

@@ -49,13 +49,17 @@ impl ApiError {
         )
     }
 
-    pub fn into_response(self) -> warp::reply::Response {
+    /// The contract's error body.
+    pub fn body(&self) -> Value {
         let mut body = Map::new();
         body.insert("code".into(), json!(self.code));
         body.insert("message".into(), json!(self.message));
-        body.extend(self.extra);
-        warp::reply::with_status(warp::reply::json(&json!({ "error": body })), self.status)
-            .into_response()
+        body.extend(self.extra.clone());
+        json!({ "error": body })
+    }
+
+    pub fn into_response(self) -> warp::reply::Response {
+        warp::reply::with_status(warp::reply::json(&self.body()), self.status).into_response()
     }
 }
 

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod carts;
 pub mod error;
+pub mod idempotency;
 pub mod ops;
 pub mod orders;
 pub mod products;
@@ -18,10 +19,11 @@ use warp::{Filter, Reply};
 
 /// Every route, with errors recovered into the contract's shape and a tracing span per request.
 pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+    let locks = idempotency::Locks::default();
     users::routes(actors.clone())
-        .or(products::routes(actors.clone()))
+        .or(products::routes(actors.clone(), locks.clone()))
         .unify()
-        .or(carts::routes(actors.clone()))
+        .or(carts::routes(actors.clone(), locks))
         .unify()
         .or(orders::routes(actors.clone()))
         .unify()

@@ -2,11 +2,14 @@
 
 use super::auth::{caller, Caller};
 use super::error::ApiError;
-use super::{body, created, ok, with_actors};
+use super::idempotency::{idem, Idem, Locks, Outcome};
+use super::{body, ok, with_actors};
 use crate::actors::{inventory, Actors, Error, InventoryMsg};
 use crate::domain::{PriceCents, ProductName, Stock};
 use serde::Deserialize;
 use serde_json::json;
+use warp::http::StatusCode;
+use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection};
 
 /// Page size bounds of `GET /products`.
@@ -63,6 +66,7 @@ impl ProductBody {
 
 pub fn routes(
     actors: Actors,
+    locks: Locks,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("products")
         .and(warp::get())
@@ -81,7 +85,8 @@ pub fn routes(
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(body::json())
+        .and(idem(locks))
+        .and(body::json_raw())
         .and_then(create);
     let update = warp::path!("products" / u64)
         .and(warp::put())
@@ -109,12 +114,16 @@ async fn get(id: u64, actors: Actors) -> Result<warp::reply::Response, Rejection
 async fn create(
     actors: Actors,
     caller: Caller,
-    body: ProductBody,
+    idem: Idem,
+    (body, raw): (ProductBody, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
-    let (name, price, stock) = body.validate()?;
-    let product = inventory::create(&actors.store, name, price, stock).await?;
-    Ok(created(&product))
+    idem.run(&actors.store, &caller, &raw, || async {
+        let (name, price, stock) = body.validate()?;
+        let product = inventory::create(&actors.store, name, price, stock).await?;
+        Outcome::new(StatusCode::CREATED, product)
+    })
+    .await
 }
 
 async fn update(

@@ -16,6 +16,8 @@
 //! | `s/`   | product id, order id   | `Sale`: a product sold in an order |
 //! | `o/`   | order id               | `Order`          |
 //! | `uo/`  | user id, order id      | (empty): orders of a user |
+//! | `ik/`  | user id, idempotency key | first response to that key |
+//! | `ikt/` | time, `ik/` key        | (empty): idempotency records by age |
 
 use crate::domain::{CartId, Millis, OrderId, ProductId, UserId};
 
@@ -128,6 +130,26 @@ pub fn user_order(user: UserId, order: OrderId) -> Vec<u8> {
     k
 }
 
+pub fn idempotency(user: UserId, key: &str) -> Vec<u8> {
+    let mut k = with_id(b"ik/", user.0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub const IDEMPOTENCY_BY_TIME: &[u8] = b"ikt/";
+
+pub fn idempotency_by_time(at: Millis, record: &[u8]) -> Vec<u8> {
+    let mut k = with_id(IDEMPOTENCY_BY_TIME, at);
+    k.extend_from_slice(record);
+    k
+}
+
+/// The `ik/` record key inside an `ikt/` time-index key.
+pub fn record_of_idempotency_time(key: &[u8]) -> Option<&[u8]> {
+    key.get(IDEMPOTENCY_BY_TIME.len() + 8..)
+        .filter(|r| !r.is_empty())
+}
+
 /// The id at the end of a `prefix`+id key.
 pub fn id_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -151,6 +173,10 @@ mod tests {
         assert!(x < expiry_due_before(500));
         assert!(x >= expiry_due_before(499));
         assert_eq!(id_of(&user_order(UserId(1), OrderId(9))), Some(9));
+        let rec = idempotency(UserId(1), "k1");
+        let t = idempotency_by_time(77, &rec);
+        assert_eq!(record_of_idempotency_time(&t), Some(rec.as_slice()));
+        assert!(t < idempotency_by_time(78, &[]));
     }
 
     #[test]

@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod expiry;
 mod helpers;
+mod idempotency;
 mod lifecycle;
 mod products;
 mod restart;

@@ -1,0 +1,215 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+impl TestApp {
+    async fn post_with_key(
+        &self,
+        path: &str,
+        token: &str,
+        key: &str,
+        body: &Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[tokio::test]
+async fn a_retried_add_replays_the_first_response_without_adding_again() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("vic").await;
+    let cart = app.create_cart(&token).await;
+    let path = format!("/carts/{cart}/products");
+    let body = json!({ "product_id": tea, "quantity": 2 });
+
+    let first = app.post_with_key(&path, &token, "add-1", &body).await;
+    assert_eq!(first.status(), StatusCode::OK);
+    let first = first.text().await.unwrap();
+    let again = app.post_with_key(&path, &token, "add-1", &body).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(again.text().await.unwrap(), first);
+    assert_eq!(stock_of(&app, tea).await, (8, 2));
+
+    // A new key is new work.
+    app.post_with_key(&path, &token, "add-2", &body).await;
+    assert_eq!(stock_of(&app, tea).await, (6, 4));
+}
+
+#[tokio::test]
+async fn the_same_key_with_a_different_body_is_422() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("wes").await;
+    let cart = app.create_cart(&token).await;
+    let path = format!("/carts/{cart}/products");
+    app.post_with_key(
+        &path,
+        &token,
+        "k",
+        &json!({ "product_id": tea, "quantity": 1 }),
+    )
+    .await;
+    let r = app
+        .post_with_key(
+            &path,
+            &token,
+            "k",
+            &json!({ "product_id": tea, "quantity": 3 }),
+        )
+        .await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    // Same key on another endpoint is a different request too.
+    let r = app.post_with_key("/carts", &token, "k", &json!({})).await;
+    assert_error(
+        r,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+    )
+    .await;
+    assert_eq!(stock_of(&app, tea).await, (9, 1));
+}
+
+#[tokio::test]
+async fn keys_belong_to_one_user() {
+    let app = spawn_app().await;
+    let (_, a) = app.signup("xia").await;
+    let (_, b) = app.signup("yan").await;
+    let ra = json_of(app.post_with_key("/carts", &a, "mine", &json!({})).await).await;
+    let rb = json_of(app.post_with_key("/carts", &b, "mine", &json!({})).await).await;
+    assert_ne!(ra["id"], rb["id"]);
+    assert_ne!(ra["user_id"], rb["user_id"]);
+}
+
+#[tokio::test]
+async fn a_checkout_retried_with_the_same_key_yields_one_order_and_the_same_answer() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("zed").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 2).await;
+    let path = format!("/carts/{cart}/checkout");
+    let first = app.post_with_key(&path, &token, "pay-1", &json!({})).await;
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first = first.text().await.unwrap();
+    for _ in 0..3 {
+        let again = app.post_with_key(&path, &token, "pay-1", &json!({})).await;
+        assert_eq!(again.status(), StatusCode::CREATED);
+        assert_eq!(again.text().await.unwrap(), first);
+    }
+    assert_eq!(app.orders(&token).await.len(), 1);
+    assert_eq!(stock_of(&app, tea).await, (8, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_requests_with_one_key_do_the_work_once() {
+    let app = Arc::new(spawn_app().await);
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100).await;
+    let (_, token) = app.signup("abe").await;
+    let cart = app.create_cart(&token).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let (app, token) = (app.clone(), token.clone());
+        tasks.spawn(async move {
+            let r = app
+                .post_with_key(
+                    &format!("/carts/{cart}/products"),
+                    &token,
+                    "once",
+                    &json!({ "product_id": tea, "quantity": 1 }),
+                )
+                .await;
+            (r.status(), r.text().await.unwrap())
+        });
+    }
+    let mut bodies = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        let (status, body) = r.unwrap();
+        assert_eq!(status, StatusCode::OK);
+        bodies.push(body);
+    }
+    bodies.dedup();
+    assert_eq!(bodies.len(), 1, "every retry got the first answer");
+    assert_eq!(stock_of(&app, tea).await, (99, 1));
+}
+
+#[tokio::test]
+async fn an_error_answer_is_replayed_too_and_bad_keys_are_400() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 1).await;
+    let (_, token) = app.signup("bea").await;
+    let cart = app.create_cart(&token).await;
+    let path = format!("/carts/{cart}/products");
+    let body = json!({ "product_id": tea, "quantity": 2 });
+    let r = app.post_with_key(&path, &token, "too-many", &body).await;
+    assert_error(r, StatusCode::CONFLICT, "insufficient_stock").await;
+    // Stock arrives; the retry still gets the recorded 409 and changes nothing.
+    app.put_json(
+        &format!("/products/{tea}"),
+        Some(&admin),
+        &json!({ "name": "Tea", "price_cents": 250, "stock": 5 }),
+    )
+    .await;
+    let r = app.post_with_key(&path, &token, "too-many", &body).await;
+    assert_error(r, StatusCode::CONFLICT, "insufficient_stock").await;
+    assert_eq!(stock_of(&app, tea).await, (5, 0));
+
+    for bad in ["", "has space", &"k".repeat(256)] {
+        let r = app.post_with_key(&path, &token, bad, &body).await;
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+}
+
+#[tokio::test]
+async fn keys_survive_a_restart() {
+    let app = spawn_app().await;
+    let (_, token) = app.signup("cal").await;
+    let first = json_of(app.post_with_key("/carts", &token, "c1", &json!({})).await).await;
+    let app = app.restart().await;
+    let again = app.post_with_key("/carts", &token, "c1", &json!({})).await;
+    assert_eq!(again.status(), StatusCode::CREATED);
+    assert_eq!(json_of(again).await, first);
+}
+
+#[tokio::test]
+async fn records_past_their_retention_are_purged_and_the_key_is_new_again() {
+    use trolley::domain::UserId;
+    use trolley::storage::{keys, Unit};
+    // A short hold TTL makes the reaper sweep often.
+    let app = spawn_app_with(|c| c.hold_ttl = std::time::Duration::from_millis(200)).await;
+    let (me, token) = app.signup("dan").await;
+    let first = json_of(app.post_with_key("/carts", &token, "old", &json!({})).await).await;
+
+    // Age the record: index it as written at the epoch.
+    let store = &app.actors().store;
+    let record = keys::idempotency(UserId(me), "old");
+    assert!(store.contains(&record).unwrap());
+    store
+        .write(Unit::default().put(keys::idempotency_by_time(0, &record), Vec::new()))
+        .await
+        .unwrap();
+    eventually(std::time::Duration::from_secs(15), "the purge", || async {
+        (!store.contains(&record).unwrap()).then_some(())
+    })
+    .await;
+    let again = json_of(app.post_with_key("/carts", &token, "old", &json!({})).await).await;
+    assert_ne!(again["id"], first["id"]);
+}
