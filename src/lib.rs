@@ -10,10 +10,12 @@
 //! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping.
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
+//! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
 
 pub mod actors;
+pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod http;

@@ -1,10 +1,13 @@
-//! The `trolley` binary: parse the configuration, start the app, run until a signal.
+//! The `trolley` binary: parse the command line, then either serve until a signal or run an
+//! offline maintenance command.
 
 use clap::Parser;
+use std::path::PathBuf;
+use std::process::ExitCode;
 use trolley::{App, Config};
 
 #[derive(Parser)]
-#[command(name = "trolley", version, about)]
+#[command(name = "trolley", version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -16,35 +19,66 @@ struct Cli {
 enum Command {
     /// Run the server (the default).
     Serve(Config),
+    /// Maintain the event log (with the server stopped).
+    #[command(subcommand)]
+    Events(EventsCommand),
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(clap::Subcommand)]
+enum EventsCommand {
+    /// Delete events with sequence numbers below SEQ; refuses to delete events a subscriber
+    /// has not handled yet.
+    Trim {
+        /// Keep events from this sequence number on.
+        #[arg(long, value_name = "SEQ")]
+        before: u64,
+        #[arg(long, env = "TROLLEY_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match cli.command {
-        Some(Command::Serve(c)) => c,
-        None => cli.serve,
-    };
     trolley::telemetry::init("info");
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("trolley: could not start the async runtime: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
     runtime.block_on(async {
-        let app = match App::start(config).await {
-            Ok(app) => app,
-            Err(e) => {
-                eprintln!("trolley: {e}");
-                return std::process::ExitCode::FAILURE;
+        match cli.command {
+            None => serve(cli.serve).await,
+            Some(Command::Serve(config)) => serve(config).await,
+            Some(Command::Events(EventsCommand::Trim { before, data_dir })) => {
+                match trolley::admin::trim_events(&data_dir, before).await {
+                    Ok(n) => {
+                        println!("removed {n} events before {before}");
+                        ExitCode::SUCCESS
+                    }
+                    Err(e) => {
+                        eprintln!("trolley: {e}");
+                        ExitCode::FAILURE
+                    }
+                }
             }
-        };
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        app.shutdown().await;
-        std::process::ExitCode::SUCCESS
+        }
     })
+}
+
+async fn serve(config: Config) -> ExitCode {
+    let app = match App::start(config).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("trolley: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    app.shutdown().await;
+    ExitCode::SUCCESS
 }
 
 async fn shutdown_signal() {

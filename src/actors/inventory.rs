@@ -181,18 +181,29 @@ impl InventoryActor {
         with: Unit,
     ) -> Result<Reservation, StockRejected> {
         let before = inv.hold(cart_id);
-        inv.reserve(cart_id, quantity, self.deadline())?;
         let id = inv.product.id;
+        if let Err(rejected) = inv.reserve(cart_id, quantity, self.deadline()) {
+            // Nothing changed, but the refusal is part of the story subscribers follow.
+            // Not waited for: losing it in a crash loses no state.
+            let event = Event::StockRejected {
+                product_id: id,
+                cart_id,
+                quantity,
+                available: rejected.available,
+            };
+            drop(self.store.submit(Unit::default().event(event)));
+            return Err(rejected);
+        }
         let mut unit = Self::hold_change(with, id, cart_id, before, inv.hold(cart_id));
         let old = before.map_or(0, |h| h.quantity);
         if quantity > old {
-            unit = unit.event(Event::StockReserved {
+            unit = unit.event_first(Event::StockReserved {
                 product_id: id,
                 cart_id,
                 quantity,
             });
         } else if quantity < old {
-            unit = unit.event(Event::StockReleased {
+            unit = unit.event_first(Event::StockReleased {
                 product_id: id,
                 cart_id,
                 released: old - quantity,

@@ -5,7 +5,8 @@
 //! ├── Directory<UserActor>       ── UserActor(id)       one per active user
 //! ├── Directory<InventoryActor>  ── InventoryActor(id)  one per active product
 //! ├── Directory<CartActor>       ── CartActor(id)       one per active cart
-//! └── HoldReaper                    finds lapsed holds, has their inventory release them
+//! ├── HoldReaper                    finds lapsed holds, has their inventory release them
+//! └── Subscriber<SalesStats>        follows the event log into the sales projection
 //! ```
 //!
 //! A directory spawns the actor of an id on its first message, loading its state from the
@@ -13,11 +14,13 @@
 //! through a [`Handle`], which looks the actor up without a hop through the directory and
 //! bounds every call with a timeout.
 
+pub mod bus;
 pub mod cart;
 pub mod directory;
 pub mod inventory;
 pub mod order;
 pub mod reaper;
+pub mod stats;
 pub mod supervisor;
 pub mod user;
 

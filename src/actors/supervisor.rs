@@ -2,8 +2,10 @@
 //! that fails; the directories supervise the entity actors themselves.
 
 use super::cart::TestHooks;
-use super::directory::{Entity, Handle};
+use super::directory::{Entity, Handle, FAILURE_WINDOW, MAX_FAILURES};
+use super::bus::Subscriber;
 use super::reaper::HoldReaper;
+use super::stats::{SalesStats, StatsHooks};
 use super::{CartActor, CartMsg, InventoryActor, UserActor};
 use crate::storage::Store;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
@@ -35,10 +37,15 @@ pub enum SupervisorMsg {
 
 pub struct Supervisor;
 
+/// A supervised child: how to restart it, and when it failed lately.
+pub struct Child {
+    restart: Restart,
+    failures: Vec<std::time::Instant>,
+}
+
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
-    /// How to restart each supervised directory.
-    type State = HashMap<ActorId, Restart>;
+    type State = HashMap<ActorId, Child>;
     type Arguments = ();
 
     async fn pre_start(
@@ -56,7 +63,11 @@ impl Actor for Supervisor {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         let SupervisorMsg::Adopt { cell, restart } = message;
-        state.insert(cell.get_id(), restart);
+        let child = Child {
+            restart,
+            failures: Vec::new(),
+        };
+        state.insert(cell.get_id(), child);
         Ok(())
     }
 
@@ -68,17 +79,24 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some(restart) = state.remove(&cell.get_id()) else {
+                let Some(mut child) = state.remove(&cell.get_id()) else {
                     return Ok(());
                 };
-                tracing::error!(%error, "directory failed; restarting it");
-                match restart(myself.get_cell()).await {
+                // The same policy as for entity actors: a child failing more than
+                // MAX_FAILURES times in FAILURE_WINDOW is left stopped, not spun.
+                let now = std::time::Instant::now();
+                child.failures.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+                child.failures.push(now);
+                if child.failures.len() > MAX_FAILURES {
+                    tracing::error!(%error, "a supervised actor keeps failing; not restarting it");
+                    return Ok(());
+                }
+                tracing::error!(%error, "a supervised actor failed; restarting it");
+                match (child.restart)(myself.get_cell()).await {
                     Ok(new_cell) => {
-                        state.insert(new_cell.get_id(), restart);
+                        state.insert(new_cell.get_id(), child);
                     }
-                    // Without a directory its kind cannot serve: stop, so the app reports
-                    // not ready and the operator sees it, rather than limping on.
-                    Err(e) => return Err(format!("could not restart a directory: {e}").into()),
+                    Err(e) => tracing::error!(error = %e, "could not restart a supervised actor"),
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
@@ -100,6 +118,8 @@ pub struct Actors {
     pub settings: Settings,
     /// Failure injection for tests (inert unless the `test-hooks` feature is on).
     pub hooks: Arc<TestHooks>,
+    /// Failure injection for the sales projection, for tests.
+    pub stats_hooks: Arc<StatsHooks>,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -121,19 +141,14 @@ impl Actors {
             inventory: inventory.clone(),
             every: HoldReaper::interval_for(settings.hold_ttl),
         };
-        let (reaper_ref, _) =
-            Actor::spawn_linked(None, reaper.clone(), (), root.get_cell()).await?;
-        let restart: Restart = Arc::new(move |sup| {
-            let reaper = reaper.clone();
-            Box::pin(async move {
-                let (r, _) = Actor::spawn_linked(None, reaper, (), sup).await?;
-                Ok(r.get_cell())
-            })
-        });
-        let _ = root.cast(SupervisorMsg::Adopt {
-            cell: reaper_ref.get_cell(),
-            restart,
-        });
+        supervise_singleton(&root, reaper).await?;
+        let stats = SalesStats::default();
+        let stats_hooks = stats.hooks.clone();
+        let subscriber = Subscriber {
+            store: store.clone(),
+            projection: stats,
+        };
+        supervise_singleton(&root, subscriber).await?;
 
         Ok(Self {
             users,
@@ -142,6 +157,7 @@ impl Actors {
             store,
             settings,
             hooks,
+            stats_hooks,
             root,
         })
     }
@@ -207,4 +223,24 @@ async fn supervise<A: Entity>(
         let _ = root.cast(SupervisorMsg::Adopt { cell, restart });
     }
     Ok(handle)
+}
+
+/// Starts a one-of-a-kind actor under the root, restarted (from its prototype) if it fails.
+async fn supervise_singleton<A>(root: &ActorRef<SupervisorMsg>, proto: A) -> Result<(), SpawnErr>
+where
+    A: Actor<Arguments = ()> + Clone,
+{
+    let (actor, _) = Actor::spawn_linked(None, proto.clone(), (), root.get_cell()).await?;
+    let restart: Restart = Arc::new(move |sup| {
+        let proto = proto.clone();
+        Box::pin(async move {
+            let (actor, _) = Actor::spawn_linked(None, proto, (), sup).await?;
+            Ok(actor.get_cell())
+        })
+    });
+    let _ = root.cast(SupervisorMsg::Adopt {
+        cell: actor.get_cell(),
+        restart,
+    });
+    Ok(())
 }

@@ -33,6 +33,13 @@ pub enum Event {
         cart_id: CartId,
         quantity: u64,
     },
+    /// A hold of `quantity` was refused: only `available` could be had. Nothing changed.
+    StockRejected {
+        product_id: ProductId,
+        cart_id: CartId,
+        quantity: u64,
+        available: u64,
+    },
     /// `quantity` units were added to the cart's line, which now has `line_quantity`.
     ProductAdded {
         cart_id: CartId,
@@ -85,6 +92,7 @@ impl Event {
             Event::ProductUpdated { .. } => "ProductUpdated",
             Event::CartCreated { .. } => "CartCreated",
             Event::StockReserved { .. } => "StockReserved",
+            Event::StockRejected { .. } => "StockRejected",
             Event::ProductAdded { .. } => "ProductAdded",
             Event::LineQuantitySet { .. } => "LineQuantitySet",
             Event::StockReleased { .. } => "StockReleased",

@@ -5,10 +5,12 @@ pub mod auth;
 pub mod body;
 pub mod carts;
 pub mod error;
+pub mod events;
 pub mod idempotency;
 pub mod ops;
 pub mod orders;
 pub mod products;
+pub mod stats;
 pub mod users;
 
 use crate::actors::Actors;
@@ -26,6 +28,10 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(carts::routes(actors.clone(), locks))
         .unify()
         .or(orders::routes(actors.clone()))
+        .unify()
+        .or(events::routes(actors.clone()))
+        .unify()
+        .or(stats::routes(actors.clone()))
         .unify()
         .or(ops::routes(actors))
         .unify()

@@ -18,6 +18,9 @@
 //! | `uo/`  | user id, order id      | (empty): orders of a user |
 //! | `ik/`  | user id, idempotency key | first response to that key |
 //! | `ikt/` | time, `ik/` key        | (empty): idempotency records by age |
+//! | `sub/` | subscriber name        | last event sequence it handled |
+//! | `st/`  | product id             | `ProductStats` (sales projection) |
+//! | `stu/` | !units sold, product id| (empty): products by units sold, most first |
 
 use crate::domain::{CartId, Millis, OrderId, ProductId, UserId};
 
@@ -150,6 +153,25 @@ pub fn record_of_idempotency_time(key: &[u8]) -> Option<&[u8]> {
         .filter(|r| !r.is_empty())
 }
 
+pub const SUBSCRIBERS: &[u8] = b"sub/";
+
+pub fn subscriber(name: &str) -> Vec<u8> {
+    with_str(SUBSCRIBERS, name)
+}
+
+pub fn stats(product: ProductId) -> Vec<u8> {
+    with_id(b"st/", product.0)
+}
+
+pub const TOP_SELLERS: &[u8] = b"stu/";
+
+/// Index entry ordering products by units sold, most first.
+pub fn top_seller(units_sold: u64, product: ProductId) -> Vec<u8> {
+    let mut k = with_id(TOP_SELLERS, u64::MAX - units_sold);
+    k.extend_from_slice(&product.0.to_be_bytes());
+    k
+}
+
 /// The id at the end of a `prefix`+id key.
 pub fn id_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -177,6 +199,8 @@ mod tests {
         let t = idempotency_by_time(77, &rec);
         assert_eq!(record_of_idempotency_time(&t), Some(rec.as_slice()));
         assert!(t < idempotency_by_time(78, &[]));
+        assert!(top_seller(10, ProductId(1)) < top_seller(9, ProductId(0)));
+        assert_eq!(id_of(&top_seller(10, ProductId(4))), Some(4));
     }
 
     #[test]

@@ -51,6 +51,8 @@ struct Inner {
     tx: mpsc::Sender<writer::Request>,
     /// Joined on close so the final flush has happened before we report shutdown done.
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// Sequence number of the last durable event; subscribers wait on its changes.
+    head: tokio::sync::watch::Receiver<u64>,
 }
 
 pub fn now_millis() -> u64 {
@@ -69,7 +71,8 @@ impl Store {
             .flush_every_ms(None)
             .open()?;
         let (tx, rx) = mpsc::channel();
-        let writer = writer::Writer::new(db.clone(), rx, now_millis)?;
+        let (head_tx, head) = tokio::sync::watch::channel(0);
+        let writer = writer::Writer::new(db.clone(), rx, now_millis, head_tx)?;
         let thread = std::thread::Builder::new()
             .name("trolley-writer".into())
             .spawn(move || writer.run())
@@ -79,6 +82,7 @@ impl Store {
                 db,
                 tx,
                 thread: Mutex::new(Some(thread)),
+                head,
             }),
         })
     }
@@ -155,6 +159,39 @@ impl Store {
         prefix: &[u8],
     ) -> Result<Vec<(Vec<u8>, T)>, StorageError> {
         self.scan(prefix, prefix, usize::MAX)
+    }
+
+    /// Follows the log head: the sequence number of the last durable event.
+    pub fn head(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.head.clone()
+    }
+
+    /// Up to `limit` events with sequence numbers above `after`, in order.
+    pub fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<crate::domain::event::EventRecord>, StorageError> {
+        let start = keys::event(after.saturating_add(1));
+        Ok(self
+            .scan(keys::EVENTS, &start, limit)?
+            .into_iter()
+            .map(|(_, e)| e)
+            .collect())
+    }
+
+    /// Removes every event with a sequence number below `before`; returns how many.
+    /// (An offline maintenance operation: see `trolley events trim`.)
+    pub fn trim_events(&self, before: u64) -> Result<u64, StorageError> {
+        let mut removed = 0;
+        let mut batch = sled::Batch::default();
+        for key in self.inner.db.range(keys::EVENTS.to_vec()..keys::event(before)).keys() {
+            batch.remove(key?);
+            removed += 1;
+        }
+        self.inner.db.apply_batch(batch)?;
+        self.inner.db.flush()?;
+        Ok(removed)
     }
 
     /// A fresh positive id, never handed out before, even across crashes.

@@ -53,6 +53,12 @@ impl Unit {
         self.events.push(event);
         self
     }
+
+    /// Puts `event` before the unit's other events (a cause before its effects).
+    pub fn event_first(mut self, event: Event) -> Self {
+        self.events.insert(0, event);
+        self
+    }
 }
 
 /// What a durable unit reports back.
@@ -72,6 +78,8 @@ pub(super) struct Writer {
     rx: mpsc::Receiver<Request>,
     next_seq: u64,
     clock: fn() -> Millis,
+    /// The last durable event's sequence number, for subscribers waiting on new events.
+    head: tokio::sync::watch::Sender<u64>,
 }
 
 impl Writer {
@@ -79,16 +87,16 @@ impl Writer {
         db: sled::Db,
         rx: mpsc::Receiver<Request>,
         clock: fn() -> Millis,
+        head: tokio::sync::watch::Sender<u64>,
     ) -> Result<Self, StorageError> {
-        let next_seq = match db.scan_prefix(keys::EVENTS).keys().next_back() {
-            Some(last) => keys::id_of(&last?).map_or(1, |s| s + 1),
-            None => 1,
-        };
+        let next_seq = last_seq(&db)? + 1;
+        head.send_replace(next_seq - 1);
         Ok(Self {
             db,
             rx,
             next_seq,
             clock,
+            head,
         })
     }
 
@@ -172,6 +180,9 @@ impl Writer {
         };
         match outcome {
             Ok(()) => {
+                if self.next_seq != first_seq {
+                    self.head.send_replace(self.next_seq - 1);
+                }
                 for (reply, committed) in accepted {
                     let _ = reply.send(Ok(committed));
                 }
@@ -206,4 +217,12 @@ impl Writer {
             }
         })
     }
+}
+
+/// The sequence number of the last event in the log (0 if none).
+pub(super) fn last_seq(db: &sled::Db) -> Result<u64, StorageError> {
+    Ok(match db.scan_prefix(keys::EVENTS).keys().next_back() {
+        Some(last) => keys::id_of(&last?).unwrap_or(0),
+        None => 0,
+    })
 }
