@@ -7,7 +7,12 @@ use std::process::ExitCode;
 use trolley::{App, Config};
 
 #[derive(Parser)]
-#[command(name = "trolley", version, about, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "trolley",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

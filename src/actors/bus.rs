@@ -22,7 +22,12 @@ pub trait Projection: Clone + Send + Sync + 'static {
 
     /// Adds to `unit` what `events` change in the projection's state. Called with events in
     /// sequence order, each exactly once unless a write failed (then the batch is retried).
-    fn apply(&self, store: &Store, events: &[EventRecord], unit: Unit) -> Result<Unit, ActorProcessingErr>;
+    fn apply(
+        &self,
+        store: &Store,
+        events: &[EventRecord],
+        unit: Unit,
+    ) -> Result<Unit, ActorProcessingErr>;
 }
 
 /// The offset a projection has handled up to (0: nothing yet).

@@ -211,11 +211,18 @@ impl CartActor {
                 with,
                 reply,
             })
-            .await?
-            .map_err(|rejected| Error::InsufficientStock {
-                product_id,
-                available: rejected.available,
-            })?;
+            .await?;
+        let reservation = match reservation {
+            Ok(r) => r,
+            Err(refusal) => {
+                // The refusal's event is logged before we answer; its fate changes nothing.
+                let _ = self.durable(refusal.logged).await;
+                return Err(Error::InsufficientStock {
+                    product_id,
+                    available: refusal.available,
+                });
+            }
+        };
         if let Err(e) = self.durable(reservation.durable).await {
             // The hold and the line may or may not be stored: let both owners reload from the
             // store rather than guess.

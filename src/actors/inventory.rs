@@ -10,7 +10,7 @@ use crate::domain::{
     CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
     Stock, StockRejected,
 };
-use crate::storage::{codec, keys, now_millis, Pending, StorageError, Store, Unit};
+use crate::storage::{codec, keys, now_millis, settle, Pending, StorageError, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -55,6 +55,13 @@ pub struct Reservation {
     pub durable: Pending,
 }
 
+/// A refused reservation: nothing changed but the `StockRejected` event, which is durable
+/// once `logged` resolves (callers wait for it so the event precedes their answer).
+pub struct Refusal {
+    pub available: u64,
+    pub logged: Pending,
+}
+
 /// A checkout's hold for one product, made sure of.
 pub enum Secured {
     /// This product was already sold to the order (a checkout resumed after a crash).
@@ -84,7 +91,7 @@ pub enum InventoryMsg {
         cart_id: CartId,
         quantity: u64,
         with: Unit,
-        reply: RpcReplyPort<Result<Reservation, StockRejected>>,
+        reply: RpcReplyPort<Result<Reservation, Refusal>>,
     },
     /// The cart was active: push its hold's deadline back.
     Touch {
@@ -179,20 +186,19 @@ impl InventoryActor {
         cart_id: CartId,
         quantity: u64,
         with: Unit,
-    ) -> Result<Reservation, StockRejected> {
+    ) -> Result<Reservation, Refusal> {
         let before = inv.hold(cart_id);
         let id = inv.product.id;
-        if let Err(rejected) = inv.reserve(cart_id, quantity, self.deadline()) {
+        if let Err(StockRejected { available }) = inv.reserve(cart_id, quantity, self.deadline()) {
             // Nothing changed, but the refusal is part of the story subscribers follow.
-            // Not waited for: losing it in a crash loses no state.
             let event = Event::StockRejected {
                 product_id: id,
                 cart_id,
                 quantity,
-                available: rejected.available,
+                available,
             };
-            drop(self.store.submit(Unit::default().event(event)));
-            return Err(rejected);
+            let logged = self.store.submit(Unit::default().event(event));
+            return Err(Refusal { available, logged });
         }
         let mut unit = Self::hold_change(with, id, cart_id, before, inv.hold(cart_id));
         let old = before.map_or(0, |h| h.quantity);
@@ -230,7 +236,7 @@ impl InventoryActor {
         Ok(self.store.get(&keys::sale(inv.product.id, order))?)
     }
 
-    fn secure(
+    async fn secure(
         &self,
         inv: &mut Inventory,
         cart_id: CartId,
@@ -240,13 +246,16 @@ impl InventoryActor {
         if self.sold_before(inv, order_id)?.is_some() {
             return Ok(Secured::AlreadySold);
         }
-        let product_id = inv.product.id;
-        self.reserve(inv, cart_id, quantity, Unit::default())
-            .map(|r| Secured::Held(r.durable))
-            .map_err(|rejected| Error::InsufficientStock {
-                product_id,
-                available: rejected.available,
-            })
+        match self.reserve(inv, cart_id, quantity, Unit::default()) {
+            Ok(r) => Ok(Secured::Held(r.durable)),
+            Err(refusal) => {
+                let _ = settle(refusal.logged).await;
+                Err(Error::InsufficientStock {
+                    product_id: inv.product.id,
+                    available: refusal.available,
+                })
+            }
+        }
     }
 
     fn commit(
@@ -396,7 +405,7 @@ impl Actor for InventoryActor {
                 order_id,
                 reply,
             } => {
-                let _ = reply.send(self.secure(inv, cart_id, quantity, order_id));
+                let _ = reply.send(self.secure(inv, cart_id, quantity, order_id).await);
             }
             InventoryMsg::Commit {
                 cart_id,

@@ -80,7 +80,12 @@ pub struct SalesStats {
 impl Projection for SalesStats {
     const NAME: &'static str = "stats";
 
-    fn apply(&self, store: &Store, events: &[EventRecord], unit: Unit) -> Result<Unit, ActorProcessingErr> {
+    fn apply(
+        &self,
+        store: &Store,
+        events: &[EventRecord],
+        unit: Unit,
+    ) -> Result<Unit, ActorProcessingErr> {
         use std::sync::atomic::Ordering;
         let left = self.hooks.failures.load(Ordering::SeqCst);
         if left > 0 {

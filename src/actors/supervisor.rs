@@ -1,9 +1,9 @@
 //! The root of the actor tree. It starts one directory per entity kind and restarts a directory
 //! that fails; the directories supervise the entity actors themselves.
 
+use super::bus::Subscriber;
 use super::cart::TestHooks;
 use super::directory::{Entity, Handle, FAILURE_WINDOW, MAX_FAILURES};
-use super::bus::Subscriber;
 use super::reaper::HoldReaper;
 use super::stats::{SalesStats, StatsHooks};
 use super::{CartActor, CartMsg, InventoryActor, UserActor};
@@ -85,7 +85,9 @@ impl Actor for Supervisor {
                 // The same policy as for entity actors: a child failing more than
                 // MAX_FAILURES times in FAILURE_WINDOW is left stopped, not spun.
                 let now = std::time::Instant::now();
-                child.failures.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
+                child
+                    .failures
+                    .retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
                 child.failures.push(now);
                 if child.failures.len() > MAX_FAILURES {
                     tracing::error!(%error, "a supervised actor keeps failing; not restarting it");

@@ -28,9 +28,9 @@ const STREAM_PAGE: usize = 256;
 pub fn event_json(record: &EventRecord) -> Value {
     // Externally tagged: `{"Variant": {fields}}`; the fields are the payload.
     let data = match serde_json::to_value(&record.event) {
-        Ok(Value::Object(mut tagged)) if tagged.len() == 1 => tagged
-            .remove(record.event.kind())
-            .unwrap_or(Value::Null),
+        Ok(Value::Object(mut tagged)) if tagged.len() == 1 => {
+            tagged.remove(record.event.kind()).unwrap_or(Value::Null)
+        }
         _ => Value::Null,
     };
     json!({
@@ -80,7 +80,11 @@ pub fn routes(
     list.or(stream).unify()
 }
 
-async fn list(actors: Actors, caller: Caller, page: Page) -> Result<warp::reply::Response, Rejection> {
+async fn list(
+    actors: Actors,
+    caller: Caller,
+    page: Page,
+) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
     let after = number("after", page.after.as_deref())?.unwrap_or(0);
     let limit = number("limit", page.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT as u64);
@@ -115,7 +119,12 @@ async fn stream(
         None => *actors.store.head().borrow(),
     };
     let events = follow(actors.store.clone(), after);
-    Ok(sse::reply(sse::keep_alive().interval(Duration::from_secs(15)).stream(events)).into_response())
+    Ok(sse::reply(
+        sse::keep_alive()
+            .interval(Duration::from_secs(15))
+            .stream(events),
+    )
+    .into_response())
 }
 
 /// The log after `after`, then every event as it becomes durable.

@@ -19,6 +19,7 @@
 //! | `ik/`  | user id, idempotency key | first response to that key |
 //! | `ikt/` | time, `ik/` key        | (empty): idempotency records by age |
 //! | `sub/` | subscriber name        | last event sequence it handled |
+//! | `meta/log-head` | –             | last event sequence ever appended |
 //! | `st/`  | product id             | `ProductStats` (sales projection) |
 //! | `stu/` | !units sold, product id| (empty): products by units sold, most first |
 
@@ -152,6 +153,8 @@ pub fn record_of_idempotency_time(key: &[u8]) -> Option<&[u8]> {
     key.get(IDEMPOTENCY_BY_TIME.len() + 8..)
         .filter(|r| !r.is_empty())
 }
+
+pub const LOG_HEAD: &[u8] = b"meta/log-head";
 
 pub const SUBSCRIBERS: &[u8] = b"sub/";
 

@@ -185,7 +185,12 @@ impl Store {
     pub fn trim_events(&self, before: u64) -> Result<u64, StorageError> {
         let mut removed = 0;
         let mut batch = sled::Batch::default();
-        for key in self.inner.db.range(keys::EVENTS.to_vec()..keys::event(before)).keys() {
+        for key in self
+            .inner
+            .db
+            .range(keys::EVENTS.to_vec()..keys::event(before))
+            .keys()
+        {
             batch.remove(key?);
             removed += 1;
         }
@@ -299,6 +304,31 @@ mod tests {
                 .await,
             Err(StorageError::WriterGone)
         ));
+    }
+
+    #[tokio::test]
+    async fn sequences_never_repeat_even_after_the_whole_log_is_trimmed() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = Event::CartCreated {
+            cart_id: crate::domain::CartId(1),
+            user_id: UserId(1),
+        };
+        {
+            let store = Store::open(dir.path(), 16 << 20).unwrap();
+            for _ in 0..3 {
+                store
+                    .write(Unit::default().event(ev.clone()))
+                    .await
+                    .unwrap();
+            }
+            assert_eq!(store.trim_events(4).unwrap(), 3);
+            assert!(store.events_after(0, 10).unwrap().is_empty());
+            store.close().await;
+        }
+        let store = Store::open(dir.path(), 16 << 20).unwrap();
+        assert_eq!(*store.head().borrow(), 3);
+        let c = store.write(Unit::default().event(ev)).await.unwrap();
+        assert_eq!(c.last_seq, Some(4));
     }
 
     #[tokio::test]

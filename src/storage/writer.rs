@@ -170,6 +170,10 @@ impl Writer {
             accepted.push((reply, Committed { last_seq }));
         }
 
+        if self.next_seq != first_seq {
+            // Kept beside the log so trimming the log never lets a sequence number repeat.
+            batch.insert(keys::LOG_HEAD, codec::encode(&(self.next_seq - 1)));
+        }
         // A batch of barriers only has nothing to make durable.
         let outcome = if writes == 0 {
             Ok(())
@@ -219,10 +223,15 @@ impl Writer {
     }
 }
 
-/// The sequence number of the last event in the log (0 if none).
+/// The sequence number of the last event ever appended (0 if none), even if trimmed since.
 pub(super) fn last_seq(db: &sled::Db) -> Result<u64, StorageError> {
-    Ok(match db.scan_prefix(keys::EVENTS).keys().next_back() {
+    let in_log = match db.scan_prefix(keys::EVENTS).keys().next_back() {
         Some(last) => keys::id_of(&last?).unwrap_or(0),
         None => 0,
-    })
+    };
+    let recorded = match db.get(keys::LOG_HEAD)? {
+        Some(v) => codec::decode::<u64>(&v)?,
+        None => 0,
+    };
+    Ok(in_log.max(recorded))
 }

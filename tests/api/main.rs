@@ -4,6 +4,7 @@ mod carts;
 mod checkout;
 mod concurrency;
 mod crash;
+mod events;
 mod expiry;
 mod helpers;
 mod idempotency;
