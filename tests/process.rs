@@ -1,0 +1,381 @@
+//! The real `trolley` binary as a child process: killed with SIGKILL under write load and
+//! restarted, stopped with SIGTERM, and its offline `events trim` command.
+//!
+//! What the crash checker can and cannot see: SIGKILL ends the process but not the kernel, so
+//! whatever sled has handed to the OS survives it even without an fsync (measured: with the
+//! writer's `flush` removed, acknowledged writes still survive SIGKILL). The checker therefore
+//! catches acknowledgements sent before the write reached the store — a reply on enqueue, a
+//! lost unit, a half-applied batch, a sequence gap — while the `flush` before every
+//! acknowledgement is what protects against power loss, which no test here can cause.
+
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const ADMIN: &str = "admin";
+const ADMIN_PASSWORD: &str = "admin-password";
+const STOCK: u64 = 1_000_000;
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+impl Server {
+    async fn start(data: &Path) -> Server {
+        let port = free_port();
+        let child = Command::new(env!("CARGO_BIN_EXE_trolley"))
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(data)
+            .env("TROLLEY_ADMIN_USERNAME", ADMIN)
+            .env("TROLLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("binary starts");
+        let server = Server {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "server did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.child.wait().unwrap()
+    }
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Client {
+    fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+        }
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+    ) -> reqwest::Result<(u16, Value)> {
+        let mut req = self.http.post(format!("{}{path}", self.base)).json(&body);
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Value {
+        let mut req = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let r = req.send().await.unwrap();
+        assert!(r.status().is_success(), "GET {path}: {}", r.status());
+        r.json().await.unwrap()
+    }
+
+    async fn token(&self, username: &str, password: &str) -> String {
+        let (status, body) = self
+            .post(
+                "/login",
+                None,
+                json!({ "username": username, "password": password }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// Every event in the log.
+    async fn all_events(&self, admin: &str) -> Vec<Value> {
+        let mut out = Vec::new();
+        let mut after = 0;
+        loop {
+            let page = self
+                .get(&format!("/events?after={after}&limit=1000"), Some(admin))
+                .await;
+            let events = page["events"].as_array().unwrap().clone();
+            if events.is_empty() {
+                return out;
+            }
+            after = page["next_after"].as_u64().unwrap();
+            out.extend(events);
+        }
+    }
+}
+
+/// A pseudo-random number from the clock; good enough to vary the kill moment.
+fn jitter(max_ms: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    nanos % max_ms
+}
+
+/// Checks everything the data dir must satisfy after a crash, given the adds acknowledged so
+/// far per cart.
+async fn check_recovered(
+    c: &Client,
+    admin: &str,
+    user: &str,
+    product: u64,
+    carts: &[u64],
+    acked: &[u64],
+) {
+    let mut in_carts = 0;
+    let mut lines = Vec::new();
+    for (cart, &acked) in carts.iter().zip(acked) {
+        let body = c.get(&format!("/carts/{cart}"), Some(user)).await;
+        let quantity = body["items"][0]["quantity"].as_u64().unwrap_or(0);
+        // Every acknowledged add survived; at most the one in flight per client landed unacked.
+        assert!(
+            quantity >= acked,
+            "cart {cart}: {quantity} < {acked} acknowledged"
+        );
+        assert!(
+            quantity <= acked + 1,
+            "cart {cart}: {quantity} > {acked} + 1"
+        );
+        in_carts += quantity;
+        lines.push(quantity);
+    }
+    let p = c.get(&format!("/products/{product}"), None).await;
+    assert_eq!(
+        p["reserved"].as_u64().unwrap(),
+        in_carts,
+        "Σ holds = Σ lines"
+    );
+    assert_eq!(
+        p["stock"].as_u64().unwrap() + in_carts,
+        STOCK,
+        "on hand = available + holds"
+    );
+
+    // The log: gap-free, and one ProductAdded per unit in the carts (each add was 1 unit).
+    let events = c.all_events(admin).await;
+    let seqs: Vec<u64> = events.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "sequence has gaps"
+    );
+    for (cart, &quantity) in carts.iter().zip(&lines) {
+        let added = events
+            .iter()
+            .filter(|e| e["type"] == "ProductAdded" && e["data"]["cart_id"] == *cart)
+            .count() as u64;
+        assert_eq!(
+            added, quantity,
+            "events of cart {cart} disagree with its line"
+        );
+    }
+    // The stats projection equals a recount from the log (once it has caught up).
+    let recount = events
+        .iter()
+        .filter(|e| e["type"] == "ProductAdded")
+        .count() as u64;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let s = c.get(&format!("/products/{product}/stats"), None).await;
+        if s["cart_adds"].as_u64() == Some(recount) && s["units_added"].as_u64() == Some(recount) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "stats {s} never matched {recount}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_adds_survive_repeated_kill_9_and_the_log_stays_consistent() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+    let (_, p) = c
+        .post(
+            "/products",
+            Some(&admin),
+            json!({ "name": "Tea", "price_cents": 250, "stock": STOCK }),
+        )
+        .await
+        .unwrap();
+    let product = p["id"].as_u64().unwrap();
+    c.post(
+        "/register",
+        None,
+        json!({ "username": "buyer", "password": "password-1" }),
+    )
+    .await
+    .unwrap();
+    let user = c.token("buyer", "password-1").await;
+    let mut carts = Vec::new();
+    for _ in 0..8 {
+        let (_, cart) = c.post("/carts", Some(&user), json!({})).await.unwrap();
+        carts.push(cart["id"].as_u64().unwrap());
+    }
+    let mut acked = vec![0u64; carts.len()];
+    let mut server = server;
+
+    for cycle in 0..3 {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut clients = tokio::task::JoinSet::new();
+        for (i, &cart) in carts.iter().enumerate() {
+            let (base, user, stop) = (server.base.clone(), user.clone(), stop.clone());
+            clients.spawn(async move {
+                let c = Client::new(&base);
+                let mut ok = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let body = json!({ "product_id": product, "quantity": 1 });
+                    match c
+                        .post(&format!("/carts/{cart}/products"), Some(&user), body)
+                        .await
+                    {
+                        Ok((200, _)) => ok += 1,
+                        Ok((status, body)) => panic!("unexpected {status}: {body}"),
+                        Err(_) => break, // the server is gone
+                    }
+                }
+                (i, ok)
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(200 + jitter(600))).await;
+        server.kill9();
+        stop.store(true, Ordering::Relaxed);
+        while let Some(r) = clients.join_next().await {
+            let (i, ok) = r.unwrap();
+            acked[i] += ok;
+        }
+        assert!(
+            acked.iter().sum::<u64>() > 0,
+            "cycle {cycle}: no add was acknowledged"
+        );
+
+        server = Server::start(data.path()).await;
+        let c = Client::new(&server.base);
+        let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+        check_recovered(&c, &admin, &user, product, &carts, &acked).await;
+        // What landed unacknowledged counts from now on, like any other add.
+        for (i, cart) in carts.iter().enumerate() {
+            let body = c.get(&format!("/carts/{cart}"), Some(&user)).await;
+            acked[i] = body["items"][0]["quantity"].as_u64().unwrap_or(0);
+        }
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[tokio::test]
+async fn sigterm_shuts_down_cleanly_and_trim_keeps_what_subscribers_need() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+    for name in ["A", "B", "C"] {
+        c.post(
+            "/products",
+            Some(&admin),
+            json!({ "name": name, "price_cents": 1, "stock": 1 }),
+        )
+        .await
+        .unwrap();
+    }
+    let head = c.all_events(&admin).await.last().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    // Wait for the stats subscriber to have read everything.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while c.get("/products/2/stats", None).await["as_of_seq"].as_u64() != Some(head) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "subscriber never caught up"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(server.terminate().code(), Some(0), "SIGTERM exits 0");
+
+    let trim = |before: u64| {
+        Command::new(env!("CARGO_BIN_EXE_trolley"))
+            .args(["events", "trim", "--before", &before.to_string()])
+            .arg("--data-dir")
+            .arg(data.path())
+            .env("RUST_LOG", "off")
+            .output()
+            .unwrap()
+    };
+    let refused = trim(head + 2);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refusing"));
+    let done = trim(head + 1);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(String::from_utf8_lossy(&done.stdout).contains(&format!("removed {head} events")));
+
+    // Restarted: the log is empty and continues after the old head, never reusing a number.
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+    assert!(c.all_events(&admin).await.is_empty());
+    c.post(
+        "/products",
+        Some(&admin),
+        json!({ "name": "D", "price_cents": 1, "stock": 1 }),
+    )
+    .await
+    .unwrap();
+    let events = c.all_events(&admin).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["seq"], head + 1);
+    assert_eq!(server.terminate().code(), Some(0));
+}
