@@ -37,6 +37,10 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_HOLD_TTL", default_value = "30m", value_parser = humantime::parse_duration)]
     pub hold_ttl: Duration,
 
+    /// Entity actors unused this long are stopped to free memory, e.g. `5m`.
+    #[arg(long, env = "TROLLEY_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
     /// Bound on every actor call and durable write; past it the request gets 503.
     #[arg(long, env = "TROLLEY_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub call_timeout: Duration,

@@ -69,6 +69,7 @@ impl App {
             call_timeout: config.call_timeout,
             token_ttl: config.token_ttl,
             hold_ttl: config.hold_ttl,
+            idle_timeout: config.idle_timeout,
         };
         let actors = Actors::start(store.clone(), settings)
             .await

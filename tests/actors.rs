@@ -16,6 +16,7 @@ async fn start() -> (tempfile::TempDir, Actors) {
         call_timeout: Duration::from_secs(5),
         token_ttl: Duration::from_secs(3600),
         hold_ttl: Duration::from_secs(3600),
+        idle_timeout: Duration::from_secs(3600),
     };
     (dir, Actors::start(store, settings).await.unwrap())
 }

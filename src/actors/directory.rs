@@ -1,5 +1,8 @@
 //! A directory owns the actors of one entity kind: it spawns the actor of an id on first use
-//! (the actor loads its state in `pre_start`) and restarts a failed one from its stored state.
+//! (the actor loads its state in `pre_start`), restarts a failed one from its stored state,
+//! and passivates actors idle longer than the idle timeout: it unlists them, then lets them
+//! drain (finish what is queued) and stop. An id is never served by two actors at once: a new
+//! actor for an id is spawned only after the previous one has fully stopped.
 //!
 //! Restart policy: a failed actor is restarted at once; one that failed more than
 //! [`MAX_FAILURES`] times within [`FAILURE_WINDOW`] is left stopped and its id answers
@@ -10,9 +13,12 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
     SupervisionEvent,
 };
+use crate::storage::now_millis;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 
 pub const MAX_FAILURES: usize = 5;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
@@ -28,9 +34,24 @@ pub trait Entity: Actor<Arguments = u64> + Clone {
     fn fail_message() -> Self::Msg;
 }
 
+/// A listed actor and when a caller last looked it up (milliseconds since the epoch).
+pub struct Listed<M> {
+    actor: ActorRef<M>,
+    last_used: Arc<AtomicU64>,
+}
+
+impl<M> Clone for Listed<M> {
+    fn clone(&self) -> Self {
+        Self {
+            actor: self.actor.clone(),
+            last_used: self.last_used.clone(),
+        }
+    }
+}
+
 /// Live actors by id, shared with every [`Handle`] so lookups skip the directory's mailbox.
 /// Only the directory writes it.
-type Live<M> = Arc<RwLock<HashMap<u64, ActorRef<M>>>>;
+type Live<M> = Arc<RwLock<HashMap<u64, Listed<M>>>>;
 
 /// The current directory actor; replaced when the root supervisor restarts it.
 type Slot<M> = Arc<RwLock<ActorRef<DirectoryMsg<M>>>>;
@@ -43,6 +64,8 @@ pub enum DirectoryMsg<M> {
     },
     /// Number of live actors of this kind.
     LiveCount { reply: RpcReplyPort<usize> },
+    /// Passivate actors idle longer than the idle timeout (sent by the directory's timer).
+    Sweep,
     /// Makes the actor of `id` fail and answers once it has been restarted, with the new
     /// actor's id.
     #[cfg(feature = "test-hooks")]
@@ -55,11 +78,17 @@ pub enum DirectoryMsg<M> {
 pub struct Directory<A: Entity> {
     proto: A,
     live: Live<A::Msg>,
+    /// Actors unused for this long are passivated.
+    idle_timeout: Duration,
+    /// Bound on waiting for a previous actor of an id to stop.
+    timeout: Duration,
 }
 
 pub struct DirectoryState {
     /// Which entity id each child actor serves, to act on supervision events.
     by_actor: HashMap<ActorId, u64>,
+    /// The task of the latest actor of each id, awaited before spawning a successor.
+    tasks: HashMap<u64, (ActorId, JoinHandle<()>)>,
     /// Recent failure times per id, for the restart policy.
     failures: HashMap<u64, Vec<Instant>>,
     #[cfg(feature = "test-hooks")]
@@ -73,14 +102,27 @@ fn is_alive(cell: &ActorCell) -> bool {
     )
 }
 
+/// How often a directory looks for idle actors.
+fn sweep_interval(idle_timeout: Duration) -> Duration {
+    (idle_timeout / 4).clamp(Duration::from_millis(50), Duration::from_secs(30))
+}
+
 impl<A: Entity> Directory<A> {
     /// Spawns the directory under `supervisor`, returning its reference.
     pub async fn start(
         proto: A,
         live: Live<A::Msg>,
         supervisor: ActorCell,
+        idle_timeout: Duration,
+        timeout: Duration,
     ) -> Result<ActorRef<DirectoryMsg<A::Msg>>, SpawnErr> {
-        let (dir, _) = Actor::spawn_linked(None, Directory { proto, live }, (), supervisor).await?;
+        let dir = Directory {
+            proto,
+            live,
+            idle_timeout,
+            timeout,
+        };
+        let (dir, _) = Actor::spawn_linked(None, dir, (), supervisor).await?;
         Ok(dir)
     }
 
@@ -90,11 +132,22 @@ impl<A: Entity> Directory<A> {
         state: &mut DirectoryState,
         id: u64,
     ) -> Result<Option<ActorRef<A::Msg>>, String> {
+        // A passivated or failed predecessor may still be finishing its queue.
+        if let Some((_, task)) = state.tasks.remove(&id) {
+            if tokio::time::timeout(self.timeout, task).await.is_err() {
+                return Err(format!("{} {id} is still stopping", A::KIND));
+            }
+        }
         match Actor::spawn_linked(None, self.proto.clone(), id, myself.get_cell()).await {
-            Ok((actor, _)) => {
+            Ok((actor, task)) => {
                 state.by_actor.insert(actor.get_id(), id);
+                state.tasks.insert(id, (actor.get_id(), task));
                 if let Ok(mut live) = self.live.write() {
-                    live.insert(id, actor.clone());
+                    let listed = Listed {
+                        actor: actor.clone(),
+                        last_used: Arc::new(AtomicU64::new(now_millis())),
+                    };
+                    live.insert(id, listed);
                 }
                 Ok(Some(actor))
             }
@@ -106,17 +159,46 @@ impl<A: Entity> Directory<A> {
         }
     }
 
-    fn forget(&self, id: u64, actor: ActorId) {
+    fn forget(&self, state: &mut DirectoryState, id: u64, actor: ActorId) {
         if let Ok(mut live) = self.live.write() {
-            if live.get(&id).is_some_and(|a| a.get_id() == actor) {
+            if live.get(&id).is_some_and(|l| l.actor.get_id() == actor) {
                 live.remove(&id);
             }
+        }
+        if state.tasks.get(&id).is_some_and(|(a, _)| *a == actor) {
+            state.tasks.remove(&id);
         }
     }
 
     fn live_actor(&self, id: u64) -> Option<ActorRef<A::Msg>> {
         let live = self.live.read().ok()?;
-        live.get(&id).filter(|a| is_alive(&a.get_cell())).cloned()
+        live.get(&id)
+            .filter(|l| is_alive(&l.actor.get_cell()))
+            .map(|l| l.actor.clone())
+    }
+
+    /// Unlists actors idle past the timeout and lets each drain and stop.
+    fn passivate_idle(&self) {
+        let cutoff = now_millis().saturating_sub(self.idle_timeout.as_millis() as u64);
+        let idle: Vec<ActorRef<A::Msg>> = match self.live.write() {
+            Ok(mut live) => {
+                let ids: Vec<u64> = live
+                    .iter()
+                    .filter(|(_, l)| l.last_used.load(Ordering::Relaxed) < cutoff)
+                    .map(|(id, _)| *id)
+                    .collect();
+                ids.iter().filter_map(|id| live.remove(id)).map(|l| l.actor).collect()
+            }
+            Err(_) => return,
+        };
+        if !idle.is_empty() {
+            tracing::debug!(kind = A::KIND, count = idle.len(), "passivating idle actors");
+        }
+        for actor in idle {
+            // Messages already queued are handled; later sends fail and callers come back
+            // to the directory, which waits for this actor to stop before starting another.
+            let _ = actor.drain();
+        }
     }
 
     /// Records a failure of `id`; true if it may be restarted.
@@ -154,10 +236,20 @@ impl<A: Entity> Actor for Directory<A> {
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(DirectoryState {
             by_actor: HashMap::new(),
+            tasks: HashMap::new(),
             failures: HashMap::new(),
             #[cfg(feature = "test-hooks")]
             awaiting_restart: HashMap::new(),
         })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        _state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        myself.send_interval(sweep_interval(self.idle_timeout), || DirectoryMsg::Sweep);
+        Ok(())
     }
 
     async fn handle(
@@ -167,6 +259,7 @@ impl<A: Entity> Actor for Directory<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
+            DirectoryMsg::Sweep => self.passivate_idle(),
             DirectoryMsg::Get { id, reply } => {
                 let answer = if let Some(actor) = self.live_actor(id) {
                     Ok(Some(actor))
@@ -205,7 +298,7 @@ impl<A: Entity> Actor for Directory<A> {
                 let Some(id) = state.by_actor.remove(&cell.get_id()) else {
                     return Ok(());
                 };
-                self.forget(id, cell.get_id());
+                self.forget(state, id, cell.get_id());
                 let restarted = if let Some(already) = self.live_actor(id) {
                     // A request got here first and started a fresh actor: keep that one, never
                     // run two actors for one entity.
@@ -228,7 +321,7 @@ impl<A: Entity> Actor for Directory<A> {
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
                 if let Some(id) = state.by_actor.remove(&cell.get_id()) {
-                    self.forget(id, cell.get_id());
+                    self.forget(state, id, cell.get_id());
                 }
             }
             _ => {}
@@ -243,6 +336,8 @@ pub struct Handle<A: Entity> {
     live: Live<A::Msg>,
     /// Bound on every call, so a dead or stuck actor costs a 503, never a hung request.
     timeout: Duration,
+    /// Passed to restarted directories.
+    idle_timeout: Duration,
 }
 
 impl<A: Entity> Clone for Handle<A> {
@@ -251,6 +346,7 @@ impl<A: Entity> Clone for Handle<A> {
             slot: self.slot.clone(),
             live: self.live.clone(),
             timeout: self.timeout,
+            idle_timeout: self.idle_timeout,
         }
     }
 }
@@ -261,19 +357,22 @@ impl<A: Entity> Handle<A> {
         proto: A,
         supervisor: ActorCell,
         timeout: Duration,
+        idle_timeout: Duration,
     ) -> Result<Self, SpawnErr> {
         let live: Live<A::Msg> = Arc::default();
-        let dir = Directory::start(proto, live.clone(), supervisor).await?;
+        let dir = Directory::start(proto, live.clone(), supervisor, idle_timeout, timeout).await?;
         Ok(Self {
             slot: Arc::new(RwLock::new(dir)),
             live,
             timeout,
+            idle_timeout,
         })
     }
 
     /// Restarts a failed directory, keeping the map of live actors.
     pub async fn restart(&self, proto: A, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
-        let dir = Directory::start(proto, self.live.clone(), supervisor).await?;
+        let live = self.live.clone();
+        let dir = Directory::start(proto, live, supervisor, self.idle_timeout, self.timeout).await?;
         let cell = dir.get_cell();
         if let Ok(mut slot) = self.slot.write() {
             *slot = dir;
@@ -294,43 +393,52 @@ impl<A: Entity> Handle<A> {
 
     /// The live actor of `id`, started if needed.
     pub async fn actor(&self, id: u64) -> Result<ActorRef<A::Msg>, Error> {
-        let cached = self
-            .live
-            .read()
-            .ok()
-            .and_then(|live| live.get(&id).cloned());
-        if let Some(actor) = cached.filter(|a| is_alive(&a.get_cell())) {
-            return Ok(actor);
+        let cached = self.live.read().ok().and_then(|live| live.get(&id).cloned());
+        if let Some(listed) = cached.filter(|l| is_alive(&l.actor.get_cell())) {
+            listed.last_used.store(now_millis(), Ordering::Relaxed);
+            return Ok(listed.actor);
         }
         let dir = self.directory()?;
-        match ask(
-            &dir,
-            |reply| DirectoryMsg::Get { id, reply },
-            self.timeout,
-            A::KIND,
-        )
-        .await?
-        {
+        match ask(&dir, |reply| DirectoryMsg::Get { id, reply }, self.timeout, A::KIND).await? {
             Ok(Some(actor)) => Ok(actor),
             Ok(None) => Err(Error::NotFound(A::KIND)),
             Err(reason) => Err(Error::Unavailable(reason)),
         }
     }
 
-    /// Sends a request to the actor of `id` and waits (bounded) for its answer.
+    /// Sends a request to the actor of `id` and waits (bounded) for its answer. If the actor
+    /// stopped accepting messages (passivated, or failed) before the request got in, the
+    /// request — never delivered — goes to its successor instead.
     pub async fn call<R: Send + 'static>(
         &self,
         id: u64,
         msg: impl FnOnce(RpcReplyPort<R>) -> A::Msg,
     ) -> Result<R, Error> {
-        let actor = self.actor(id).await?;
-        ask(&actor, msg, self.timeout, A::KIND).await
+        let (tx, rx) = ractor::concurrency::oneshot();
+        let mut msg = msg(tx.into());
+        let mut attempts = 0;
+        loop {
+            let actor = self.actor(id).await?;
+            match actor.send_message(msg) {
+                Ok(()) => break,
+                Err(ractor::MessagingErr::SendErr(undelivered)) if attempts < 3 => {
+                    attempts += 1;
+                    msg = undelivered;
+                }
+                Err(_) => return Err(Error::Unavailable(format!("{} is not running", A::KIND))),
+            }
+        }
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(Error::Unavailable(format!("{} stopped", A::KIND))),
+            Err(_) => Err(Error::Unavailable(format!("{} timed out", A::KIND))),
+        }
     }
 
     /// Sends without waiting; a stopped actor simply misses it.
     pub fn cast_if_live(&self, id: u64, msg: A::Msg) {
-        if let Some(actor) = self.live.read().ok().and_then(|l| l.get(&id).cloned()) {
-            let _ = actor.cast(msg);
+        if let Some(listed) = self.live.read().ok().and_then(|l| l.get(&id).cloned()) {
+            let _ = listed.actor.cast(msg);
         }
     }
 

@@ -24,6 +24,8 @@ pub struct Settings {
     pub token_ttl: Duration,
     /// How long a hold lasts while its cart is idle.
     pub hold_ttl: Duration,
+    /// Entity actors unused this long are stopped (and restarted from storage when needed).
+    pub idle_timeout: Duration,
 }
 
 type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
@@ -129,14 +131,15 @@ impl Actors {
     pub async fn start(store: Store, settings: Settings) -> Result<Self, SpawnErr> {
         let (root, _) = Actor::spawn(None, Supervisor, ()).await?;
         let timeout = settings.call_timeout;
+        let idle = settings.idle_timeout;
 
         let user_proto = UserActor::new(store.clone(), settings.token_ttl);
-        let users = supervise(&root, user_proto, timeout).await?;
+        let users = supervise(&root, user_proto, timeout, idle).await?;
         let inventory_proto = InventoryActor::new(store.clone(), settings.hold_ttl);
-        let inventory = supervise(&root, inventory_proto, timeout).await?;
+        let inventory = supervise(&root, inventory_proto, timeout, idle).await?;
         let hooks = Arc::new(TestHooks::default());
         let cart_proto = CartActor::new(store.clone(), inventory.clone(), timeout, hooks.clone());
-        let carts = supervise(&root, cart_proto, timeout).await?;
+        let carts = supervise(&root, cart_proto, timeout, idle).await?;
 
         let reaper = HoldReaper {
             store: store.clone(),
@@ -202,7 +205,8 @@ impl Actors {
         .into_iter()
         .flatten()
         {
-            let _ = cell.stop_children_and_wait(None, Some(timeout)).await;
+            // Drain: every request already queued to an entity is answered first.
+            cell.drain_children_and_wait(Some(timeout)).await;
         }
         let _ = self.root.stop_children_and_wait(None, Some(timeout)).await;
         let _ = self.root.stop_and_wait(None, Some(timeout)).await;
@@ -213,8 +217,9 @@ async fn supervise<A: Entity>(
     root: &ActorRef<SupervisorMsg>,
     proto: A,
     timeout: Duration,
+    idle_timeout: Duration,
 ) -> Result<Handle<A>, SpawnErr> {
-    let handle = Handle::start(proto.clone(), root.get_cell(), timeout).await?;
+    let handle = Handle::start(proto.clone(), root.get_cell(), timeout, idle_timeout).await?;
     let for_restart = handle.clone();
     let restart: Restart = Arc::new(move |sup| {
         let handle = for_restart.clone();
