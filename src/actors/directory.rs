@@ -9,11 +9,11 @@
 //! `unavailable` until the window has passed, so one poisoned record cannot spin the system.
 
 use super::{Error, Missing};
+use crate::storage::now_millis;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
     SupervisionEvent,
 };
-use crate::storage::now_millis;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -187,12 +187,19 @@ impl<A: Entity> Directory<A> {
                     .filter(|(_, l)| l.last_used.load(Ordering::Relaxed) < cutoff)
                     .map(|(id, _)| *id)
                     .collect();
-                ids.iter().filter_map(|id| live.remove(id)).map(|l| l.actor).collect()
+                ids.iter()
+                    .filter_map(|id| live.remove(id))
+                    .map(|l| l.actor)
+                    .collect()
             }
             Err(_) => return,
         };
         if !idle.is_empty() {
-            tracing::debug!(kind = A::KIND, count = idle.len(), "passivating idle actors");
+            tracing::debug!(
+                kind = A::KIND,
+                count = idle.len(),
+                "passivating idle actors"
+            );
         }
         for actor in idle {
             // Messages already queued are handled; later sends fail and callers come back
@@ -372,7 +379,8 @@ impl<A: Entity> Handle<A> {
     /// Restarts a failed directory, keeping the map of live actors.
     pub async fn restart(&self, proto: A, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
         let live = self.live.clone();
-        let dir = Directory::start(proto, live, supervisor, self.idle_timeout, self.timeout).await?;
+        let dir =
+            Directory::start(proto, live, supervisor, self.idle_timeout, self.timeout).await?;
         let cell = dir.get_cell();
         if let Ok(mut slot) = self.slot.write() {
             *slot = dir;
@@ -393,13 +401,24 @@ impl<A: Entity> Handle<A> {
 
     /// The live actor of `id`, started if needed.
     pub async fn actor(&self, id: u64) -> Result<ActorRef<A::Msg>, Error> {
-        let cached = self.live.read().ok().and_then(|live| live.get(&id).cloned());
+        let cached = self
+            .live
+            .read()
+            .ok()
+            .and_then(|live| live.get(&id).cloned());
         if let Some(listed) = cached.filter(|l| is_alive(&l.actor.get_cell())) {
             listed.last_used.store(now_millis(), Ordering::Relaxed);
             return Ok(listed.actor);
         }
         let dir = self.directory()?;
-        match ask(&dir, |reply| DirectoryMsg::Get { id, reply }, self.timeout, A::KIND).await? {
+        match ask(
+            &dir,
+            |reply| DirectoryMsg::Get { id, reply },
+            self.timeout,
+            A::KIND,
+        )
+        .await?
+        {
             Ok(Some(actor)) => Ok(actor),
             Ok(None) => Err(Error::NotFound(A::KIND)),
             Err(reason) => Err(Error::Unavailable(reason)),

@@ -9,6 +9,7 @@ mod expiry;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod passivation;
 mod products;
 mod restart;
 mod supervision;
