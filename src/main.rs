@@ -81,7 +81,12 @@ async fn serve(config: Config) -> ExitCode {
         }
     };
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!("shutting down; a second signal exits at once");
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("trolley: second signal, exiting without waiting");
+        std::process::exit(130);
+    });
     app.shutdown().await;
     ExitCode::SUCCESS
 }

@@ -18,6 +18,8 @@ pub struct ApiError {
     pub message: String,
     /// Extra fields beside `code` and `message` (e.g. `available`).
     pub extra: Map<String, Value>,
+    /// Seconds for the `Retry-After` header (429).
+    pub retry_after: Option<u64>,
 }
 
 impl Reject for ApiError {}
@@ -29,7 +31,18 @@ impl ApiError {
             code,
             message: message.into(),
             extra: Map::new(),
+            retry_after: None,
         }
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many failed logins; retry in {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -59,7 +72,15 @@ impl ApiError {
     }
 
     pub fn into_response(self) -> warp::reply::Response {
-        warp::reply::with_status(warp::reply::json(&self.body()), self.status).into_response()
+        let mut r =
+            warp::reply::with_status(warp::reply::json(&self.body()), self.status).into_response();
+        if let Some(secs) = self.retry_after {
+            r.headers_mut().insert(
+                warp::http::header::RETRY_AFTER,
+                warp::http::HeaderValue::from(secs),
+            );
+        }
+        r
     }
 }
 
@@ -133,6 +154,7 @@ pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> 
             code: api.code,
             message: api.message.clone(),
             extra: api.extra.clone(),
+            retry_after: api.retry_after,
         }
     } else if r.is_not_found() {
         ApiError::new(S::NOT_FOUND, "not_found", "no such resource")

@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod ops;
 pub mod orders;
 pub mod products;
+pub mod ratelimit;
 pub mod stats;
 pub mod users;
 
@@ -22,7 +23,7 @@ use warp::{Filter, Reply};
 /// Every route, with errors recovered into the contract's shape and a tracing span per request.
 pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let locks = idempotency::Locks::default();
-    users::routes(actors.clone())
+    users::routes(actors.clone(), ratelimit::LoginLimiter::default())
         .or(products::routes(actors.clone(), locks.clone()))
         .unify()
         .or(carts::routes(actors.clone(), locks))

@@ -1,8 +1,10 @@
 //! `POST /register`, `POST /login`, `POST /logout`, `GET /me`.
 
 use super::auth::{caller, Caller};
+use super::error::ApiError;
+use super::ratelimit::{login_keys, LoginLimiter};
 use super::{body, created, ok, with_actors};
-use crate::actors::{user, Actors, UserMsg};
+use crate::actors::{user, Actors, Error, UserMsg};
 use crate::domain::{rfc3339, Password, Username};
 use serde::Deserialize;
 use serde_json::json;
@@ -18,6 +20,7 @@ struct Credentials {
 
 pub fn routes(
     actors: Actors,
+    limiter: LoginLimiter,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let register = warp::path!("register")
         .and(warp::post())
@@ -27,6 +30,8 @@ pub fn routes(
     let login = warp::path!("login")
         .and(warp::post())
         .and(with_actors(actors.clone()))
+        .and(warp::any().map(move || limiter.clone()))
+        .and(warp::addr::remote())
         .and(body::json())
         .and_then(login);
     let logout = warp::path!("logout")
@@ -43,16 +48,27 @@ pub fn routes(
 }
 
 async fn register(actors: Actors, body: Credentials) -> Result<warp::reply::Response, Rejection> {
-    let username = Username::parse(&body.username).map_err(crate::actors::Error::from)?;
-    let password = Password::parse(body.password).map_err(crate::actors::Error::from)?;
+    let username = Username::parse(&body.username).map_err(Error::from)?;
+    let password = Password::parse(body.password).map_err(Error::from)?;
     let user = user::register(&actors.store, username, &password, false).await?;
     Ok(created(
         &json!({ "id": user.id, "username": user.username.as_str() }),
     ))
 }
 
-async fn login(actors: Actors, body: Credentials) -> Result<warp::reply::Response, Rejection> {
-    let ok_login = user::login(&actors.users, &actors.store, &body.username, body.password).await?;
+async fn login(
+    actors: Actors,
+    limiter: LoginLimiter,
+    addr: Option<std::net::SocketAddr>,
+    body: Credentials,
+) -> Result<warp::reply::Response, Rejection> {
+    let keys = login_keys(&body.username, addr);
+    limiter.check(&keys).map_err(ApiError::rate_limited)?;
+    let result = user::login(&actors.users, &actors.store, &body.username, body.password).await;
+    if matches!(result, Err(Error::InvalidCredentials)) {
+        limiter.record_failure(&keys);
+    }
+    let ok_login = result?;
     Ok(ok(&json!({
         "token": ok_login.token,
         "user_id": ok_login.user_id,

@@ -6,6 +6,7 @@ mod concurrency;
 mod crash;
 mod events;
 mod expiry;
+mod fuzz;
 mod helpers;
 mod idempotency;
 mod lifecycle;

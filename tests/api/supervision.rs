@@ -92,3 +92,61 @@ async fn readyz_reports_live_actors_and_healthz_answers() {
     assert_eq!(body["status"], "ready");
     assert!(body["live_actors"]["users"].as_u64().is_some());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn actor_failures_during_load_cost_only_that_actors_requests() {
+    let app = std::sync::Arc::new(spawn_app().await);
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100_000).await;
+    let (_, token) = app.signup("zoe").await;
+    let mut carts = Vec::new();
+    for _ in 0..6 {
+        carts.push(app.create_cart(&token).await);
+    }
+    let victim = carts[0];
+    let mut load = tokio::task::JoinSet::new();
+    for &cart in &carts {
+        let (app, token) = (app.clone(), token.clone());
+        load.spawn(async move {
+            let mut ok = 0u64;
+            for _ in 0..40 {
+                match app.add(&token, cart, tea, 1).await.status() {
+                    StatusCode::OK => ok += 1,
+                    StatusCode::SERVICE_UNAVAILABLE => {
+                        assert_eq!(cart, victim, "only the victim fails")
+                    }
+                    other => panic!("unexpected {other}"),
+                }
+            }
+            (cart, ok)
+        });
+    }
+    for _ in 0..3 {
+        // Each failure is followed by a restart from storage.
+        let _ = app
+            .actors()
+            .carts
+            .fail_and_await_restart(victim)
+            .await
+            .unwrap();
+    }
+    let mut acknowledged = std::collections::HashMap::new();
+    while let Some(r) = load.join_next().await {
+        let (cart, ok) = r.unwrap();
+        acknowledged.insert(cart, ok);
+    }
+    // Every cart holds exactly what was acknowledged: a failed actor drops only requests it
+    // had not started, and the restarted one has every acknowledged line.
+    let mut total = 0;
+    for &cart in &carts {
+        let q = app.cart(&token, cart).await["items"][0]["quantity"]
+            .as_u64()
+            .unwrap_or(0);
+        assert_eq!(q, acknowledged[&cart], "cart {cart}");
+        total += q;
+    }
+    assert_eq!(stock_of(&app, tea).await, (100_000 - total, total));
+    for &cart in &carts[1..] {
+        assert_eq!(acknowledged[&cart], 40);
+    }
+}

@@ -257,3 +257,50 @@ async fn an_expired_token_is_401() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn repeated_failed_logins_are_throttled_with_retry_after() {
+    let app = spawn_app().await;
+    app.register("mallory", PASSWORD).await;
+    for _ in 0..trolley::http::ratelimit::PER_USERNAME {
+        let r = app.login("mallory", "wrong-password").await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    }
+    let r = app.login("mallory", "wrong-password").await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
+    // Even the right password waits: the name is locked for the window.
+    let r = app.login("mallory", PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Other users are unaffected.
+    app.signup("trent").await;
+}
+
+#[tokio::test]
+async fn a_flood_of_headers_is_refused_and_the_server_keeps_serving() {
+    let app = spawn_app().await;
+    let mut req = app.client.get(app.url("/healthz"));
+    for i in 0..500 {
+        req = req.header(format!("x-flood-{i}"), "x".repeat(100));
+    }
+    match req.send().await {
+        Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
+        Err(_) => {} // hyper may close the connection outright
+    }
+    let huge = app
+        .client
+        .get(app.url("/healthz"))
+        .header("x-huge", "y".repeat(1 << 20))
+        .send()
+        .await;
+    if let Ok(r) = huge {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
+    assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
+}
