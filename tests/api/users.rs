@@ -289,9 +289,9 @@ async fn a_flood_of_headers_is_refused_and_the_server_keeps_serving() {
     for i in 0..500 {
         req = req.header(format!("x-flood-{i}"), "x".repeat(100));
     }
-    match req.send().await {
-        Ok(r) => assert!(r.status().is_client_error(), "{}", r.status()),
-        Err(_) => {} // hyper may close the connection outright
+    // hyper may also close the connection outright, which is fine.
+    if let Ok(r) = req.send().await {
+        assert!(r.status().is_client_error(), "{}", r.status());
     }
     let huge = app
         .client
