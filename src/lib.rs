@@ -10,6 +10,7 @@
 //! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping.
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
+//! - [`memory`]: returning memory freed by passivation to the OS.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
@@ -19,6 +20,7 @@ pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod memory;
 pub mod storage;
 pub mod telemetry;
 

@@ -31,9 +31,14 @@ fn free_port() -> u16 {
 
 impl Server {
     async fn start(data: &Path) -> Server {
+        Self::start_with(data, &[]).await
+    }
+
+    async fn start_with(data: &Path, args: &[&str]) -> Server {
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_trolley"))
             .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(args)
             .arg("--data-dir")
             .arg(data)
             .env("TROLLEY_ADMIN_USERNAME", ADMIN)
@@ -61,6 +66,17 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// Resident memory of the server process, in KiB.
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap()
     }
 
     fn kill9(mut self) {
@@ -377,5 +393,171 @@ async fn sigterm_shuts_down_cleanly_and_trim_keeps_what_subscribers_need() {
     let events = c.all_events(&admin).await;
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["seq"], head + 1);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_answers_every_accepted_request_and_loses_nothing() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+    let (_, p) = c
+        .post(
+            "/products",
+            Some(&admin),
+            json!({ "name": "Tea", "price_cents": 250, "stock": STOCK }),
+        )
+        .await
+        .unwrap();
+    let product = p["id"].as_u64().unwrap();
+    c.post(
+        "/register",
+        None,
+        json!({ "username": "buyer", "password": "password-1" }),
+    )
+    .await
+    .unwrap();
+    let user = c.token("buyer", "password-1").await;
+    let mut carts = Vec::new();
+    for _ in 0..8 {
+        let (_, cart) = c.post("/carts", Some(&user), json!({})).await.unwrap();
+        carts.push(cart["id"].as_u64().unwrap());
+    }
+    let mut clients = tokio::task::JoinSet::new();
+    for &cart in &carts {
+        let (base, user) = (server.base.clone(), user.clone());
+        clients.spawn(async move {
+            let c = Client::new(&base);
+            let mut ok = 0u64;
+            loop {
+                let body = json!({ "product_id": product, "quantity": 1 });
+                match c
+                    .post(&format!("/carts/{cart}/products"), Some(&user), body)
+                    .await
+                {
+                    Ok((200, _)) => ok += 1,
+                    Ok((status, body)) => panic!("unexpected {status}: {body}"),
+                    Err(_) => return (cart, ok), // shut down: refused or closed
+                }
+            }
+        });
+    }
+    tokio::time::sleep(Duration::from_millis(300 + jitter(300))).await;
+    assert_eq!(server.terminate().code(), Some(0), "graceful exit");
+    let mut acked = std::collections::HashMap::new();
+    while let Some(r) = clients.join_next().await {
+        let (cart, ok) = r.unwrap();
+        acked.insert(cart, ok);
+    }
+
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    for cart in &carts {
+        let body = c.get(&format!("/carts/{cart}"), Some(&user)).await;
+        let quantity = body["items"][0]["quantity"].as_u64().unwrap_or(0);
+        // Equal, not just ≥: a request the server accepted was answered before it stopped,
+        // so nothing landed that its client did not hear about.
+        assert_eq!(quantity, acked[cart], "cart {cart}");
+    }
+    assert!(acked.values().sum::<u64>() > 0);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn passivation_returns_memory_and_state_survives_it() {
+    const CARTS: usize = 10_000;
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start_with(data.path(), &["--idle-timeout", "5s"]).await;
+    let c = Client::new(&server.base);
+    c.post(
+        "/register",
+        None,
+        json!({ "username": "many", "password": "password-1" }),
+    )
+    .await
+    .unwrap();
+    let user = c.token("many", "password-1").await;
+    let baseline = server.rss_kib();
+
+    // Create many carts (no actor runs for a cart until it is used)...
+    let per_client = CARTS / 16;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (base, user) = (server.base.clone(), user.clone());
+        tasks.spawn(async move {
+            let c = Client::new(&base);
+            let mut ids = Vec::new();
+            for _ in 0..per_client {
+                let (status, cart) = c.post("/carts", Some(&user), json!({})).await.unwrap();
+                assert_eq!(status, 201);
+                ids.push(cart["id"].as_u64().unwrap());
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        ids.extend(r.unwrap());
+    }
+    // ...then touch them all quickly, so each gets a live actor.
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in ids.chunks(per_client) {
+        let (base, user, chunk) = (server.base.clone(), user.clone(), chunk.to_vec());
+        tasks.spawn(async move {
+            let c = Client::new(&base);
+            for id in chunk {
+                c.get(&format!("/carts/{id}"), Some(&user)).await;
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+    let live = |c: &Client| {
+        let c = Client::new(&c.base);
+        async move {
+            c.get("/readyz", None).await["live_actors"]["carts"]
+                .as_u64()
+                .unwrap()
+        }
+    };
+    let peak_live = live(&c).await;
+    let peak_rss = server.rss_kib();
+    assert!(
+        peak_live > (CARTS / 2) as u64,
+        "{peak_live} carts live at the peak"
+    );
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while live(&c).await > 10 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "carts never passivated"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let idle_rss = server.rss_kib();
+    eprintln!(
+        "RSS: {baseline} KiB at start, {peak_rss} KiB with {peak_live} live carts, {idle_rss} KiB after passivation"
+    );
+    // Give the directories a sweep or two to trim what the stopped actors freed.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut idle_rss = idle_rss;
+    while idle_rss > peak_rss - (peak_rss - baseline) / 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "passivation gave back too little memory: {baseline} → {peak_rss} → {idle_rss} KiB"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        idle_rss = server.rss_kib();
+    }
+    eprintln!("RSS after trimming: {idle_rss} KiB");
+    // Touched again, every cart comes back as it was.
+    for id in ids.iter().step_by(97) {
+        let cart = c.get(&format!("/carts/{id}"), Some(&user)).await;
+        assert_eq!(cart["status"], "open");
+        assert_eq!(cart["id"], *id);
+    }
     assert_eq!(server.terminate().code(), Some(0));
 }

@@ -21,6 +21,8 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 pub const MAX_FAILURES: usize = 5;
+/// Passivating at least this many actors in one sweep is worth returning memory to the OS.
+const TRIM_AFTER: usize = 256;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
 /// An actor kind a directory can manage: spawned with its id, cloned from a prototype that
@@ -89,6 +91,9 @@ pub struct DirectoryState {
     by_actor: HashMap<ActorId, u64>,
     /// The task of the latest actor of each id, awaited before spawning a successor.
     tasks: HashMap<u64, (ActorId, JoinHandle<()>)>,
+    /// Actors passivated by the last sweep; their memory is trimmed at the next one, once
+    /// they have stopped.
+    passivated: usize,
     /// Recent failure times per id, for the restart policy.
     failures: HashMap<u64, Vec<Instant>>,
     #[cfg(feature = "test-hooks")]
@@ -177,8 +182,8 @@ impl<A: Entity> Directory<A> {
             .map(|l| l.actor.clone())
     }
 
-    /// Unlists actors idle past the timeout and lets each drain and stop.
-    fn passivate_idle(&self) {
+    /// Unlists actors idle past the timeout and lets each drain and stop; returns how many.
+    fn passivate_idle(&self) -> usize {
         let cutoff = now_millis().saturating_sub(self.idle_timeout.as_millis() as u64);
         let idle: Vec<ActorRef<A::Msg>> = match self.live.write() {
             Ok(mut live) => {
@@ -192,20 +197,18 @@ impl<A: Entity> Directory<A> {
                     .map(|l| l.actor)
                     .collect()
             }
-            Err(_) => return,
+            Err(_) => return 0,
         };
-        if !idle.is_empty() {
-            tracing::debug!(
-                kind = A::KIND,
-                count = idle.len(),
-                "passivating idle actors"
-            );
+        let count = idle.len();
+        if count > 0 {
+            tracing::debug!(kind = A::KIND, count, "passivating idle actors");
         }
         for actor in idle {
             // Messages already queued are handled; later sends fail and callers come back
             // to the directory, which waits for this actor to stop before starting another.
             let _ = actor.drain();
         }
+        count
     }
 
     /// Records a failure of `id`; true if it may be restarted.
@@ -244,6 +247,7 @@ impl<A: Entity> Actor for Directory<A> {
         Ok(DirectoryState {
             by_actor: HashMap::new(),
             tasks: HashMap::new(),
+            passivated: 0,
             failures: HashMap::new(),
             #[cfg(feature = "test-hooks")]
             awaiting_restart: HashMap::new(),
@@ -266,7 +270,12 @@ impl<A: Entity> Actor for Directory<A> {
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
         match message {
-            DirectoryMsg::Sweep => self.passivate_idle(),
+            DirectoryMsg::Sweep => {
+                if state.passivated >= TRIM_AFTER {
+                    crate::memory::release_freed();
+                }
+                state.passivated = self.passivate_idle();
+            }
             DirectoryMsg::Get { id, reply } => {
                 let answer = if let Some(actor) = self.live_actor(id) {
                     Ok(Some(actor))

@@ -50,8 +50,11 @@ async fn start(config: Config, data_dir: tempfile::TempDir) -> TestApp {
     let app = App::start(config.clone()).await.expect("app starts");
     TestApp {
         base: format!("http://{}", app.addr),
+        // No idle pooling: tests send bodies the server refuses early, after which it closes
+        // the connection, and a pooled client could race to reuse it.
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap(),
         app: Some(app),
