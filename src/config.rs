@@ -49,6 +49,10 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
 
+    /// Log format: `text` for people, `json` (one object per line) for log collectors.
+    #[arg(long, env = "TROLLEY_LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: crate::telemetry::LogFormat,
+
     /// sled page cache size in bytes.
     #[arg(long, env = "TROLLEY_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,

@@ -66,6 +66,8 @@ impl App {
     /// Opens the store, starts the actors, makes sure the configured admin exists, then
     /// binds and serves.
     pub async fn start(config: Config) -> Result<RunningApp, StartError> {
+        // Install the metrics recorder before anything records.
+        telemetry::metrics();
         let store = Store::open(&config.data_dir, config.cache_bytes)?;
         let settings = Settings {
             call_timeout: config.call_timeout,

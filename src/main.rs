@@ -44,7 +44,12 @@ enum EventsCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    trolley::telemetry::init("info");
+    let format = match &cli.command {
+        Some(Command::Serve(c)) => c.log_format,
+        None => cli.serve.log_format,
+        Some(_) => trolley::telemetry::LogFormat::Text,
+    };
+    trolley::telemetry::init("info", format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -10,6 +10,7 @@
 
 use super::{Error, Missing};
 use crate::storage::now_millis;
+use crate::telemetry::names;
 use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
     SupervisionEvent,
@@ -275,6 +276,10 @@ impl<A: Entity> Actor for Directory<A> {
                     crate::memory::release_freed();
                 }
                 state.passivated = self.passivate_idle();
+                metrics::counter!(names::PASSIVATED, "kind" => A::KIND)
+                    .increment(state.passivated as u64);
+                metrics::gauge!(names::LIVE_ACTORS, "kind" => A::KIND)
+                    .set(state.by_actor.len() as f64);
             }
             DirectoryMsg::Get { id, reply } => {
                 let answer = if let Some(actor) = self.live_actor(id) {
@@ -321,6 +326,7 @@ impl<A: Entity> Actor for Directory<A> {
                     Some(already)
                 } else if Self::note_failure(state, id) {
                     tracing::error!(kind = A::KIND, id, %error, "actor failed; restarting it from storage");
+                    metrics::counter!(names::RESTARTS, "kind" => A::KIND).increment(1);
                     self.spawn_child(&myself, state, id).await.ok().flatten()
                 } else {
                     tracing::error!(

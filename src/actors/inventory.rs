@@ -323,8 +323,10 @@ impl InventoryActor {
         if unit.ops.is_empty() {
             return Ok(());
         }
+        let expired = unit.events.len() as u64;
         self.store.write(unit).await?;
         *inv = next;
+        metrics::counter!(crate::telemetry::names::HOLDS_EXPIRED).increment(expired);
         Ok(())
     }
 

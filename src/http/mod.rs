@@ -38,7 +38,85 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .unify()
         .recover(error::recover)
         .unify()
+        .with(warp::log::custom(record_metrics))
         .with(warp::trace::request())
+}
+
+/// Route templates, so metrics are labelled per route and not per id.
+const ROUTES: &[&str] = &[
+    "/register",
+    "/login",
+    "/logout",
+    "/me",
+    "/products",
+    "/products/{id}",
+    "/products/{id}/stats",
+    "/carts",
+    "/carts/{id}",
+    "/carts/{id}/products",
+    "/carts/{id}/products/{id}",
+    "/carts/{id}/checkout",
+    "/orders",
+    "/orders/{id}",
+    "/events",
+    "/events/stream",
+    "/stats/top",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+];
+
+/// The route template a path belongs to; anything unknown is `other`, so garbage paths
+/// cannot blow up the number of series.
+pub fn route_of(path: &str) -> &'static str {
+    let templated: Vec<&str> = path
+        .split('/')
+        .map(|seg| {
+            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    let templated = templated.join("/");
+    ROUTES
+        .iter()
+        .find(|r| **r == templated)
+        .copied()
+        .unwrap_or("other")
+}
+
+fn record_metrics(info: warp::log::Info<'_>) {
+    use crate::telemetry::names;
+    let route = route_of(info.path());
+    let method = info.method().as_str().to_owned();
+    metrics::counter!(
+        names::HTTP_REQUESTS,
+        "route" => route,
+        "method" => method.clone(),
+        "status" => info.status().as_u16().to_string()
+    )
+    .increment(1);
+    metrics::histogram!(names::HTTP_DURATION, "route" => route, "method" => method)
+        .record(info.elapsed().as_secs_f64());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_of;
+
+    #[test]
+    fn paths_map_to_route_templates() {
+        assert_eq!(
+            route_of("/carts/42/products/7"),
+            "/carts/{id}/products/{id}"
+        );
+        assert_eq!(route_of("/products"), "/products");
+        assert_eq!(route_of("/carts/abc"), "other");
+        assert_eq!(route_of("/nope/1"), "other");
+    }
 }
 
 pub(crate) fn with_actors(

@@ -1,4 +1,5 @@
-//! `GET /healthz` (the process answers) and `GET /readyz` (store and actors can serve).
+//! `GET /healthz` (the process answers), `GET /readyz` (store and actors can serve) and
+//! `GET /metrics` (Prometheus text format).
 
 use super::{ok, with_actors};
 use crate::actors::Actors;
@@ -14,9 +15,40 @@ pub fn routes(
         .map(|| ok(&json!({ "status": "ok" })));
     let readyz = warp::path!("readyz")
         .and(warp::get())
-        .and(with_actors(actors))
+        .and(with_actors(actors.clone()))
         .and_then(readyz);
-    healthz.or(readyz).unify()
+    let metrics = warp::path!("metrics")
+        .and(warp::get())
+        .and(with_actors(actors))
+        .and_then(metrics);
+    healthz.or(readyz).unify().or(metrics).unify()
+}
+
+async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
+    use crate::telemetry::names;
+    // Gauges that are cheapest to read at scrape time.
+    let head = *actors.store.head().borrow();
+    metrics::gauge!(names::LOG_HEAD).set(head as f64);
+    if let Ok(offset) = crate::actors::bus::offset_of(&actors.store, "stats") {
+        metrics::gauge!(names::SUBSCRIBER_LAG, "subscriber" => "stats")
+            .set(head.saturating_sub(offset) as f64);
+    }
+    for (kind, count) in [
+        ("user", actors.users.live_count().await),
+        ("product", actors.inventory.live_count().await),
+        ("cart", actors.carts.live_count().await),
+    ] {
+        if let Ok(n) = count {
+            metrics::gauge!(names::LIVE_ACTORS, "kind" => kind).set(n as f64);
+        }
+    }
+    let body = crate::telemetry::metrics().render();
+    let mut r = warp::reply::with_status(body, StatusCode::OK).into_response();
+    r.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(r)
 }
 
 async fn readyz(actors: Actors) -> Result<warp::reply::Response, Rejection> {

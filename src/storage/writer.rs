@@ -8,6 +8,7 @@
 
 use super::{codec, keys, StorageError};
 use crate::domain::{event::EventRecord, Event, Millis};
+use crate::telemetry::names;
 use std::collections::HashMap;
 use std::sync::mpsc;
 use tokio::sync::oneshot;
@@ -178,9 +179,13 @@ impl Writer {
         let outcome = if writes == 0 {
             Ok(())
         } else {
-            self.db
-                .apply_batch(batch)
-                .and_then(|()| self.db.flush().map(drop))
+            metrics::histogram!(names::BATCH_UNITS).record(accepted.len() as f64);
+            self.db.apply_batch(batch).and_then(|()| {
+                let started = std::time::Instant::now();
+                let flushed = self.db.flush().map(drop);
+                metrics::histogram!(names::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+                flushed
+            })
         };
         match outcome {
             Ok(()) => {

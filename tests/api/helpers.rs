@@ -24,7 +24,7 @@ fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            trolley::telemetry::init("info");
+            trolley::telemetry::init("info", trolley::telemetry::LogFormat::Text);
         }
     });
 }
