@@ -103,6 +103,20 @@ fn record_metrics(info: warp::log::Info<'_>) {
         .record(info.elapsed().as_secs_f64());
 }
 
+pub(crate) fn with_actors(
+    actors: Actors,
+) -> impl Filter<Extract = (Actors,), Error = Infallible> + Clone {
+    warp::any().map(move || actors.clone())
+}
+
+pub(crate) fn ok<T: Serialize>(body: &T) -> warp::reply::Response {
+    warp::reply::json(body).into_response()
+}
+
+pub(crate) fn created<T: Serialize>(body: &T) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), StatusCode::CREATED).into_response()
+}
+
 #[cfg(test)]
 mod tests {
     use super::route_of;
@@ -117,18 +131,4 @@ mod tests {
         assert_eq!(route_of("/carts/abc"), "other");
         assert_eq!(route_of("/nope/1"), "other");
     }
-}
-
-pub(crate) fn with_actors(
-    actors: Actors,
-) -> impl Filter<Extract = (Actors,), Error = Infallible> + Clone {
-    warp::any().map(move || actors.clone())
-}
-
-pub(crate) fn ok<T: Serialize>(body: &T) -> warp::reply::Response {
-    warp::reply::json(body).into_response()
-}
-
-pub(crate) fn created<T: Serialize>(body: &T) -> warp::reply::Response {
-    warp::reply::with_status(warp::reply::json(body), StatusCode::CREATED).into_response()
 }
