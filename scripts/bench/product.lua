@@ -1,0 +1,4 @@
+dofile(os.getenv("BENCH_SCRIPTS") .. "/common.lua")
+request = function()
+  return wrk.format("GET", "/products/" .. products[math.random(#products)])
+end
