@@ -1,5 +1,5 @@
 //! Seeds a running Trolley for the benchmark: products with plenty of stock, users with one
-//! cart each. Writes `products.txt` (one id per line) and `users.txt` (`token cart_id` per
+//! cart each holding three lines. Writes `products.txt` (one id per line) and `users.txt` (`token cart_id` per
 //! line) into the output directory for the load generator's scripts.
 //!
 //! Usage: bench_seed BASE_URL OUT_DIR PRODUCTS USERS (admin credentials from
@@ -61,19 +61,26 @@ async fn main() {
         product_ids.extend(r.unwrap());
     }
 
+    let product_ids = Arc::new(product_ids);
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..8 {
-        let (c, base) = (c.clone(), base.clone());
+        let (c, base, products) = (c.clone(), base.clone(), product_ids.clone());
         tasks.spawn(async move {
             let mut lines = Vec::new();
             for i in (worker..users).step_by(8) {
-                let creds = json!({ "username": format!("bench-user-{i}"), "password": "bench-password" });
+                let creds =
+                    json!({ "username": format!("bench-user-{i}"), "password": "bench-password" });
                 post(&c, format!("{base}/register"), None, creds.clone()).await;
                 let token = post(&c, format!("{base}/login"), None, creds).await["token"]
                     .as_str()
                     .unwrap()
                     .to_owned();
                 let cart = post(&c, format!("{base}/carts"), Some(&token), json!({})).await;
+                for k in 0..3 {
+                    let product = products[(i * 7 + k * 131) % products.len()];
+                    let body = json!({ "product_id": product, "quantity": 1 });
+                    post(&c, format!("{base}/carts/{}/products", cart["id"]), Some(&token), body).await;
+                }
                 lines.push(format!("{token} {}", cart["id"]));
             }
             lines
@@ -86,5 +93,9 @@ async fn main() {
     let ids: Vec<String> = product_ids.iter().map(u64::to_string).collect();
     std::fs::write(format!("{out}/products.txt"), ids.join("\n") + "\n").unwrap();
     std::fs::write(format!("{out}/users.txt"), user_lines.join("\n") + "\n").unwrap();
-    println!("seeded {} products and {} users with carts", ids.len(), user_lines.len());
+    println!(
+        "seeded {} products and {} users with carts",
+        ids.len(),
+        user_lines.len()
+    );
 }

@@ -121,6 +121,10 @@ pub struct CartActor {
     inventory: Handle<InventoryActor>,
     /// How long to wait for a write to become durable before giving up with 503.
     write_timeout: Duration,
+    /// Activity pushes back the cart's other holds at most this often (a twentieth of the
+    /// hold TTL): holds lapse between 95% and 100% of the TTL after the last activity, and a
+    /// busy cart does not rewrite all its holds on every change.
+    touch_every: Duration,
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     hooks: Arc<TestHooks>,
 }
@@ -130,12 +134,14 @@ impl CartActor {
         store: Store,
         inventory: Handle<InventoryActor>,
         write_timeout: Duration,
+        hold_ttl: Duration,
         hooks: Arc<TestHooks>,
     ) -> Self {
         Self {
             store,
             inventory,
             write_timeout,
+            touch_every: hold_ttl / 20,
             hooks,
         }
     }
@@ -193,7 +199,7 @@ impl CartActor {
     async fn change_line(
         &self,
         myself: &ActorRef<CartMsg>,
-        cart: &mut Cart,
+        CartState { cart, touched_at }: &mut CartState,
         product_id: ProductId,
         quantity: u64,
         event: Event,
@@ -233,10 +239,15 @@ impl CartActor {
             return Err(e);
         }
         *cart = next;
-        // Activity on the cart keeps its other holds alive too.
-        for line in cart.lines.iter().filter(|l| l.product_id != product_id) {
-            self.inventory
-                .cast_if_live(line.product_id.0, InventoryMsg::Touch { cart_id });
+        // Activity on the cart keeps its other holds alive too (the changed one was just
+        // renewed by the reservation).
+        let now = now_millis();
+        if now.saturating_sub(*touched_at) >= self.touch_every.as_millis() as u64 {
+            *touched_at = now;
+            for line in cart.lines.iter().filter(|l| l.product_id != product_id) {
+                self.inventory
+                    .cast_if_live(line.product_id.0, InventoryMsg::Touch { cart_id });
+            }
         }
         self.view(cart, Some(&reservation.product)).await
     }
@@ -244,11 +255,12 @@ impl CartActor {
     async fn add_product(
         &self,
         myself: &ActorRef<CartMsg>,
-        cart: &mut Cart,
+        state: &mut CartState,
         user: UserId,
         product_id: ProductId,
         quantity: Quantity,
     ) -> Result<CartView, Error> {
+        let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
         let line_quantity = cart.quantity_after_add(product_id, quantity.get())?;
         let event = Event::ProductAdded {
@@ -257,18 +269,19 @@ impl CartActor {
             quantity: quantity.get(),
             line_quantity,
         };
-        self.change_line(myself, cart, product_id, line_quantity, event)
+        self.change_line(myself, state, product_id, line_quantity, event)
             .await
     }
 
     async fn set_line(
         &self,
         myself: &ActorRef<CartMsg>,
-        cart: &mut Cart,
+        state: &mut CartState,
         user: UserId,
         product_id: ProductId,
         quantity: u64,
     ) -> Result<CartView, Error> {
+        let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
         if quantity == 0 && cart.line(product_id).is_none() {
             // Already absent: setting it to 0 changes nothing.
@@ -279,17 +292,18 @@ impl CartActor {
             product_id,
             quantity,
         };
-        self.change_line(myself, cart, product_id, quantity, event)
+        self.change_line(myself, state, product_id, quantity, event)
             .await
     }
 
     async fn remove_line(
         &self,
         myself: &ActorRef<CartMsg>,
-        cart: &mut Cart,
+        state: &mut CartState,
         user: UserId,
         product_id: ProductId,
     ) -> Result<CartView, Error> {
+        let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
         if cart.line(product_id).is_none() {
             return Err(Error::NotFound("cart line"));
@@ -299,7 +313,7 @@ impl CartActor {
             product_id,
             quantity: 0,
         };
-        self.change_line(myself, cart, product_id, 0, event).await
+        self.change_line(myself, state, product_id, 0, event).await
     }
 
     /// Releases each hold (one atomic step per product, so every intermediate state is a
@@ -473,9 +487,15 @@ impl Entity for CartActor {
     }
 }
 
+/// A cart actor's state: the cart, and when it last pushed back its holds' deadlines.
+pub struct CartState {
+    cart: Cart,
+    touched_at: crate::domain::Millis,
+}
+
 impl Actor for CartActor {
     type Msg = CartMsg;
-    type State = Cart;
+    type State = CartState;
     type Arguments = u64;
 
     async fn pre_start(
@@ -485,7 +505,10 @@ impl Actor for CartActor {
     ) -> Result<Self::State, ActorProcessingErr> {
         self.store.barrier().await?;
         match self.store.get::<Cart>(&keys::cart(CartId(id)))? {
-            Some(cart) => Ok(cart),
+            Some(cart) => Ok(CartState {
+                cart,
+                touched_at: 0,
+            }),
             None => Err(Missing.into()),
         }
     }
@@ -494,7 +517,7 @@ impl Actor for CartActor {
     async fn post_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        cart: &mut Cart,
+        CartState { cart, .. }: &mut CartState,
     ) -> Result<(), ActorProcessingErr> {
         if let Some(order_id) = cart.checkout_pending() {
             tracing::info!(cart_id = %cart.id, %order_id, "resuming an interrupted checkout");
@@ -510,7 +533,7 @@ impl Actor for CartActor {
         &self,
         myself: ActorRef<Self::Msg>,
         message: Self::Msg,
-        cart: &mut Cart,
+        state: &mut CartState,
     ) -> Result<(), ActorProcessingErr> {
         match message {
             CartMsg::Get {
@@ -518,6 +541,7 @@ impl Actor for CartActor {
                 is_admin,
                 reply,
             } => {
+                let cart = &state.cart;
                 let result = match cart.ensure_visible_to(user, is_admin) {
                     Ok(()) => self.view(cart, None).await,
                     Err(e) => Err(e.into()),
@@ -531,7 +555,7 @@ impl Actor for CartActor {
                 reply,
             } => {
                 let result = self
-                    .add_product(&myself, cart, user, product_id, quantity)
+                    .add_product(&myself, state, user, product_id, quantity)
                     .await;
                 let _ = reply.send(result);
             }
@@ -542,7 +566,7 @@ impl Actor for CartActor {
                 reply,
             } => {
                 let result = self
-                    .set_line(&myself, cart, user, product_id, quantity)
+                    .set_line(&myself, state, user, product_id, quantity)
                     .await;
                 let _ = reply.send(result);
             }
@@ -551,14 +575,14 @@ impl Actor for CartActor {
                 product_id,
                 reply,
             } => {
-                let result = self.remove_line(&myself, cart, user, product_id).await;
+                let result = self.remove_line(&myself, state, user, product_id).await;
                 let _ = reply.send(result);
             }
             CartMsg::Checkout { user, reply } => {
-                let _ = reply.send(self.checkout(cart, user).await);
+                let _ = reply.send(self.checkout(&mut state.cart, user).await);
             }
             CartMsg::Abandon { user, reply } => {
-                let _ = reply.send(self.abandon(cart, user).await);
+                let _ = reply.send(self.abandon(&mut state.cart, user).await);
             }
             #[cfg(feature = "test-hooks")]
             CartMsg::Fail => return Err("failure injected by a test".into()),

@@ -138,7 +138,13 @@ impl Actors {
         let inventory_proto = InventoryActor::new(store.clone(), settings.hold_ttl);
         let inventory = supervise(&root, inventory_proto, timeout, idle).await?;
         let hooks = Arc::new(TestHooks::default());
-        let cart_proto = CartActor::new(store.clone(), inventory.clone(), timeout, hooks.clone());
+        let cart_proto = CartActor::new(
+            store.clone(),
+            inventory.clone(),
+            timeout,
+            settings.hold_ttl,
+            hooks.clone(),
+        );
         let carts = supervise(&root, cart_proto, timeout, idle).await?;
 
         let reaper = HoldReaper {
