@@ -79,7 +79,13 @@ async fn main() {
                 for k in 0..3 {
                     let product = products[(i * 7 + k * 131) % products.len()];
                     let body = json!({ "product_id": product, "quantity": 1 });
-                    post(&c, format!("{base}/carts/{}/products", cart["id"]), Some(&token), body).await;
+                    post(
+                        &c,
+                        format!("{base}/carts/{}/products", cart["id"]),
+                        Some(&token),
+                        body,
+                    )
+                    .await;
                 }
                 lines.push(format!("{token} {}", cart["id"]));
             }

@@ -196,6 +196,8 @@ impl World {
             let p = &inv.product;
             prop_assert!(inv.reserved() <= p.on_hand, "available < 0 for product {i}");
             prop_assert_eq!(p.on_hand, inv.available() + inv.reserved());
+            let summed: u64 = inv.holds().map(|(_, h)| h.quantity).sum();
+            prop_assert_eq!(inv.reserved(), summed, "cached Σ holds drifted");
             prop_assert!(p.sold >= sold_before[i], "sold went down");
             prop_assert_eq!(
                 p.on_hand + p.sold,

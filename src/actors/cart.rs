@@ -12,11 +12,14 @@
 //! A cart actor that starts and finds step 1 done but not step 4 runs 2–4 again before it
 //! handles any message; startup does so for every marked cart before the app reports ready.
 
-use super::inventory::{InventoryMsg, ProductView, Secured};
+use super::catalog::{Catalog, ProductInfo};
+use super::inventory::{InventoryMsg, Secured};
 use super::{Entity, Error, Handle, InventoryActor, Missing};
 use crate::domain::{
-    order, Cart, CartId, CartStatus, Event, Order, OrderId, OrderLine, ProductId, Quantity, UserId,
+    order, Cart, CartId, CartStatus, Event, Hold, Millis, Order, OrderId, OrderLine, ProductId,
+    Quantity, UserId,
 };
+use std::collections::HashMap;
 use crate::storage::{codec, keys, now_millis, settle, Pending, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
@@ -119,6 +122,10 @@ impl TestHooks {
 pub struct CartActor {
     store: Store,
     inventory: Handle<InventoryActor>,
+    /// Current names and prices, for views without a call per line.
+    catalog: Catalog,
+    /// How long a hold lasts while the cart is idle.
+    hold_ttl: Duration,
     /// How long to wait for a write to become durable before giving up with 503.
     write_timeout: Duration,
     /// Activity pushes back the cart's other holds at most this often (a twentieth of the
@@ -133,6 +140,7 @@ impl CartActor {
     pub fn new(
         store: Store,
         inventory: Handle<InventoryActor>,
+        catalog: Catalog,
         write_timeout: Duration,
         hold_ttl: Duration,
         hooks: Arc<TestHooks>,
@@ -140,35 +148,45 @@ impl CartActor {
         Self {
             store,
             inventory,
+            catalog,
+            hold_ttl,
             write_timeout,
             touch_every: hold_ttl / 20,
             hooks,
         }
     }
 
-    /// Builds the view with current names, prices and holds; `known` is a product snapshot
-    /// already at hand (saves one call).
-    async fn view(&self, cart: &Cart, known: Option<&ProductView>) -> Result<CartView, Error> {
+    /// Builds the view with current names and prices (from the catalog) and whether each
+    /// line is still held (from the deadlines this actor knows).
+    async fn view(&self, state: &CartState) -> Result<CartView, Error> {
+        let cart = &state.cart;
+        let now = now_millis();
         let mut items = Vec::with_capacity(cart.lines.len());
         for line in &cart.lines {
-            let (product, held) = match known.filter(|p| p.id == line.product_id) {
-                Some(p) => (p.clone(), line.quantity),
+            let info = match self.catalog.get(line.product_id) {
+                Some(info) => info,
                 None => {
-                    let cart_id = cart.id;
-                    self.inventory
-                        .call(line.product_id.0, |reply| InventoryMsg::Line {
-                            cart_id,
-                            reply,
-                        })
-                        .await?
+                    // Not loaded in this process yet: its actor loads and publishes it.
+                    let p = self
+                        .inventory
+                        .call(line.product_id.0, |reply| InventoryMsg::Get { reply })
+                        .await?;
+                    ProductInfo {
+                        name: p.name.into(),
+                        price_cents: p.price_cents,
+                    }
                 }
             };
+            let held = state
+                .held_until
+                .get(&line.product_id)
+                .is_some_and(|until| *until > now);
             items.push(CartItemView {
                 product_id: line.product_id,
-                name: product.name,
+                name: info.name.to_string(),
                 quantity: line.quantity,
-                unit_price_cents: product.price_cents,
-                reserved: cart.status == CartStatus::Open && held == line.quantity,
+                unit_price_cents: info.price_cents,
+                reserved: cart.status == CartStatus::Open && held,
             });
         }
         let total_cents = order::total(items.iter().map(|i| (i.quantity, i.unit_price_cents)));
@@ -199,11 +217,12 @@ impl CartActor {
     async fn change_line(
         &self,
         myself: &ActorRef<CartMsg>,
-        CartState { cart, touched_at }: &mut CartState,
+        state: &mut CartState,
         product_id: ProductId,
         quantity: u64,
         event: Event,
     ) -> Result<CartView, Error> {
+        let cart = &state.cart;
         let next = cart.with_line(product_id, quantity, now_millis());
         let with = Unit::default()
             .put(keys::cart(cart.id), codec::encode(&next))
@@ -238,18 +257,29 @@ impl CartActor {
             myself.stop(Some("write outcome unknown".into()));
             return Err(e);
         }
-        *cart = next;
+        state.cart = next;
+        if quantity == 0 {
+            state.held_until.remove(&product_id);
+        } else {
+            state.held_until.insert(product_id, reservation.expires_at);
+        }
         // Activity on the cart keeps its other holds alive too (the changed one was just
         // renewed by the reservation).
         let now = now_millis();
-        if now.saturating_sub(*touched_at) >= self.touch_every.as_millis() as u64 {
-            *touched_at = now;
-            for line in cart.lines.iter().filter(|l| l.product_id != product_id) {
-                self.inventory
-                    .cast_if_live(line.product_id.0, InventoryMsg::Touch { cart_id });
+        if now.saturating_sub(state.touched_at) >= self.touch_every.as_millis() as u64 {
+            state.touched_at = now;
+            let renewed = now.saturating_add(self.hold_ttl.as_millis() as u64);
+            for line in state.cart.lines.iter().filter(|l| l.product_id != product_id) {
+                if let Some(until) = state.held_until.get_mut(&line.product_id) {
+                    if *until > now {
+                        *until = renewed;
+                        self.inventory
+                            .cast_if_live(line.product_id.0, InventoryMsg::Touch { cart_id });
+                    }
+                }
             }
         }
-        self.view(cart, Some(&reservation.product)).await
+        self.view(state).await
     }
 
     async fn add_product(
@@ -285,7 +315,7 @@ impl CartActor {
         cart.ensure_changeable_by(user)?;
         if quantity == 0 && cart.line(product_id).is_none() {
             // Already absent: setting it to 0 changes nothing.
-            return self.view(cart, None).await;
+            return self.view(state).await;
         }
         let event = Event::LineQuantitySet {
             cart_id: cart.id,
@@ -345,7 +375,8 @@ impl CartActor {
         Ok(())
     }
 
-    async fn checkout(&self, cart: &mut Cart, user: UserId) -> Result<Order, Error> {
+    async fn checkout(&self, state: &mut CartState, user: UserId) -> Result<Order, Error> {
+        let cart = &mut state.cart;
         cart.ensure_changeable_by(user)?;
         let order_id = OrderId(self.store.next_id()?);
         let next = cart.begin_checkout(order_id, now_millis())?;
@@ -356,11 +387,15 @@ impl CartActor {
         )
         .await?;
         *cart = next;
-        self.finish_checkout(cart).await
+        self.finish_checkout(state).await
     }
 
     /// Steps 2–4 of checkout; safe to run again after a crash at any point.
-    async fn finish_checkout(&self, cart: &mut Cart) -> Result<Order, Error> {
+    async fn finish_checkout(&self, state: &mut CartState) -> Result<Order, Error> {
+        let renewed = now_millis().saturating_add(self.hold_ttl.as_millis() as u64);
+        let CartState {
+            cart, held_until, ..
+        } = state;
         let Some(order_id) = cart.checkout_pending() else {
             return Err(Error::CartClosed(cart.status));
         };
@@ -382,7 +417,10 @@ impl CartActor {
                 .await?;
             match secured {
                 Ok(Secured::AlreadySold) => sold_any = true,
-                Ok(Secured::Held(pending)) => self.durable(pending).await?,
+                Ok(Secured::Held(pending)) => {
+                    self.durable(pending).await?;
+                    held_until.insert(line.product_id, renewed);
+                }
                 Err(e @ Error::InsufficientStock { .. }) => {
                     refused.get_or_insert(e);
                 }
@@ -490,7 +528,12 @@ impl Entity for CartActor {
 /// A cart actor's state: the cart, and when it last pushed back its holds' deadlines.
 pub struct CartState {
     cart: Cart,
-    touched_at: crate::domain::Millis,
+    /// When activity last pushed back the holds' deadlines.
+    touched_at: Millis,
+    /// Until when each line's hold lasts, as far as this actor knows: set from every
+    /// reservation, read from the hold records on load. A line past its deadline shows
+    /// `reserved: false` (the reaper releases the hold itself).
+    held_until: HashMap<ProductId, Millis>,
 }
 
 impl Actor for CartActor {
@@ -504,24 +547,31 @@ impl Actor for CartActor {
         id: u64,
     ) -> Result<Self::State, ActorProcessingErr> {
         self.store.barrier().await?;
-        match self.store.get::<Cart>(&keys::cart(CartId(id)))? {
-            Some(cart) => Ok(CartState {
-                cart,
-                touched_at: 0,
-            }),
-            None => Err(Missing.into()),
+        let Some(cart) = self.store.get::<Cart>(&keys::cart(CartId(id)))? else {
+            return Err(Missing.into());
+        };
+        let mut held_until = HashMap::with_capacity(cart.lines.len());
+        for line in &cart.lines {
+            if let Some(hold) = self.store.get::<Hold>(&keys::hold(line.product_id, cart.id))? {
+                held_until.insert(line.product_id, hold.expires_at);
+            }
         }
+        Ok(CartState {
+            cart,
+            touched_at: 0,
+            held_until,
+        })
     }
 
     /// Finishes (or undoes) a checkout that an earlier incarnation began.
     async fn post_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        CartState { cart, .. }: &mut CartState,
+        state: &mut CartState,
     ) -> Result<(), ActorProcessingErr> {
-        if let Some(order_id) = cart.checkout_pending() {
-            tracing::info!(cart_id = %cart.id, %order_id, "resuming an interrupted checkout");
-            match self.finish_checkout(cart).await {
+        if let Some(order_id) = state.cart.checkout_pending() {
+            tracing::info!(cart_id = %state.cart.id, %order_id, "resuming an interrupted checkout");
+            match self.finish_checkout(state).await {
                 Ok(_) | Err(Error::InsufficientStock { .. }) => {}
                 Err(e) => return Err(Box::new(e)),
             }
@@ -541,9 +591,8 @@ impl Actor for CartActor {
                 is_admin,
                 reply,
             } => {
-                let cart = &state.cart;
-                let result = match cart.ensure_visible_to(user, is_admin) {
-                    Ok(()) => self.view(cart, None).await,
+                let result = match state.cart.ensure_visible_to(user, is_admin) {
+                    Ok(()) => self.view(state).await,
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
@@ -579,7 +628,7 @@ impl Actor for CartActor {
                 let _ = reply.send(result);
             }
             CartMsg::Checkout { user, reply } => {
-                let _ = reply.send(self.checkout(&mut state.cart, user).await);
+                let _ = reply.send(self.checkout(state, user).await);
             }
             CartMsg::Abandon { user, reply } => {
                 let _ = reply.send(self.abandon(&mut state.cart, user).await);

@@ -5,6 +5,7 @@
 //! answers. Because this actor submits the unit itself, the writer sees this product's
 //! changes in the order they were decided.
 
+use super::catalog::{Catalog, ProductInfo};
 use super::{Entity, Error, Handle, Missing};
 use crate::domain::{
     CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
@@ -52,6 +53,8 @@ pub struct SaleRecord {
 /// change) durable.
 pub struct Reservation {
     pub product: ProductView,
+    /// When the hold lapses unless the cart is active again.
+    pub expires_at: Millis,
     pub durable: Pending,
 }
 
@@ -79,11 +82,6 @@ pub struct Sale {
 pub enum InventoryMsg {
     Get {
         reply: RpcReplyPort<ProductView>,
-    },
-    /// The product, and how many units `cart_id` holds of it.
-    Line {
-        cart_id: CartId,
-        reply: RpcReplyPort<(ProductView, u64)>,
     },
     /// Sets the hold of `cart_id` to exactly `quantity`; if granted, `with` (the cart's own
     /// records and events) is written in the same atomic unit as the hold.
@@ -131,11 +129,25 @@ pub struct InventoryActor {
     store: Store,
     /// How long a hold lasts without cart activity.
     hold_ttl: Duration,
+    /// Where this actor publishes its product's name and price for cart views.
+    catalog: Catalog,
 }
 
 impl InventoryActor {
-    pub fn new(store: Store, hold_ttl: Duration) -> Self {
-        Self { store, hold_ttl }
+    pub fn new(store: Store, hold_ttl: Duration, catalog: Catalog) -> Self {
+        Self {
+            store,
+            hold_ttl,
+            catalog,
+        }
+    }
+
+    fn publish(&self, product: &Product) {
+        let info = ProductInfo {
+            name: product.name.as_str().into(),
+            price_cents: product.price.get(),
+        };
+        self.catalog.publish(product.id, info);
     }
 
     fn deadline(&self) -> Millis {
@@ -153,6 +165,7 @@ impl InventoryActor {
             .scan_prefix::<Hold>(&keys::holds_of(id))?
             .into_iter()
             .filter_map(|(k, h)| Some((keys::cart_of_hold(&k)?, h)));
+        self.publish(&product);
         Ok(Inventory::new(product, holds))
     }
 
@@ -218,6 +231,7 @@ impl InventoryActor {
         }
         Ok(Reservation {
             product: ProductView::of(inv),
+            expires_at: inv.hold(cart_id).map_or(0, |h| h.expires_at),
             durable: self.store.submit(unit),
         })
     }
@@ -357,6 +371,7 @@ impl InventoryActor {
         match self.store.write(unit).await {
             Ok(_) => {
                 *inv = next;
+                self.publish(&inv.product);
                 Ok(ProductView::of(inv))
             }
             Err(StorageError::Conflict(_)) => Err(Error::ProductNameTaken),
@@ -396,9 +411,6 @@ impl Actor for InventoryActor {
         match message {
             InventoryMsg::Get { reply } => {
                 let _ = reply.send(ProductView::of(inv));
-            }
-            InventoryMsg::Line { cart_id, reply } => {
-                let _ = reply.send((ProductView::of(inv), inv.hold_of(cart_id)));
             }
             InventoryMsg::Touch { cart_id } => self.touch(inv, cart_id),
             InventoryMsg::Secure {

@@ -16,6 +16,7 @@
 
 pub mod bus;
 pub mod cart;
+pub mod catalog;
 pub mod directory;
 pub mod inventory;
 pub mod order;

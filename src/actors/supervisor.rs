@@ -3,6 +3,7 @@
 
 use super::bus::Subscriber;
 use super::cart::TestHooks;
+use super::catalog::Catalog;
 use super::directory::{Entity, Handle, FAILURE_WINDOW, MAX_FAILURES};
 use super::reaper::HoldReaper;
 use super::stats::{SalesStats, StatsHooks};
@@ -135,12 +136,15 @@ impl Actors {
 
         let user_proto = UserActor::new(store.clone(), settings.token_ttl);
         let users = supervise(&root, user_proto, timeout, idle).await?;
-        let inventory_proto = InventoryActor::new(store.clone(), settings.hold_ttl);
+        let catalog = Catalog::default();
+        let inventory_proto =
+            InventoryActor::new(store.clone(), settings.hold_ttl, catalog.clone());
         let inventory = supervise(&root, inventory_proto, timeout, idle).await?;
         let hooks = Arc::new(TestHooks::default());
         let cart_proto = CartActor::new(
             store.clone(),
             inventory.clone(),
+            catalog,
             timeout,
             settings.hold_ttl,
             hooks.clone(),

@@ -47,17 +47,36 @@ pub struct HoldMismatch {
 pub struct Inventory {
     pub product: Product,
     holds: BTreeMap<CartId, Hold>,
+    /// Σ holds, kept in step with `holds` so reads are O(1) on products with many carts.
+    reserved: u64,
 }
 
 impl Inventory {
     pub fn new(product: Product, holds: impl IntoIterator<Item = (CartId, Hold)>) -> Self {
-        let holds = holds.into_iter().filter(|(_, h)| h.quantity > 0).collect();
-        Self { product, holds }
+        let holds: BTreeMap<CartId, Hold> =
+            holds.into_iter().filter(|(_, h)| h.quantity > 0).collect();
+        let reserved = holds.values().map(|h| h.quantity).sum();
+        Self {
+            product,
+            holds,
+            reserved,
+        }
     }
 
     /// Units held by open carts.
     pub fn reserved(&self) -> u64 {
-        self.holds.values().map(|h| h.quantity).sum()
+        self.reserved
+    }
+
+    /// Sets (or with 0, drops) the hold of `cart`, keeping the sum in step.
+    fn put_hold(&mut self, cart: CartId, hold: Option<Hold>) -> Option<Hold> {
+        let old = match hold.filter(|h| h.quantity > 0) {
+            Some(h) => self.holds.insert(cart, h),
+            None => self.holds.remove(&cart),
+        };
+        self.reserved =
+            self.reserved - old.map_or(0, |h| h.quantity) + hold.map_or(0, |h| h.quantity);
+        old
     }
 
     pub fn holds(&self) -> impl Iterator<Item = (CartId, Hold)> + '_ {
@@ -93,17 +112,13 @@ impl Inventory {
                 return Err(StockRejected { available });
             }
         }
-        if quantity == 0 {
-            self.holds.remove(&cart);
-        } else {
-            self.holds.insert(
-                cart,
-                Hold {
-                    quantity,
-                    expires_at,
-                },
-            );
-        }
+        self.put_hold(
+            cart,
+            Some(Hold {
+                quantity,
+                expires_at,
+            }),
+        );
         Ok(())
     }
 
@@ -125,7 +140,7 @@ impl Inventory {
 
     /// Drops `cart`'s hold; its units become available again.
     pub fn release(&mut self, cart: CartId) -> Option<Hold> {
-        self.holds.remove(&cart)
+        self.put_hold(cart, None)
     }
 
     /// Sells what `cart` holds: the hold must be exactly `quantity`. The units leave the shop.
@@ -134,7 +149,7 @@ impl Inventory {
         if held != quantity || quantity == 0 {
             return Err(HoldMismatch { held });
         }
-        self.holds.remove(&cart);
+        self.put_hold(cart, None);
         self.product.on_hand -= quantity;
         self.product.sold += quantity;
         Ok(())
