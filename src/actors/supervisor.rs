@@ -113,9 +113,21 @@ impl Actor for Supervisor {
     }
 }
 
-/// The running actor system, as the gateway and tests use it.
+/// The running actor system, as the gateway and tests use it. Cheap to clone (one `Arc`):
+/// the gateway clones it into every request.
 #[derive(Clone)]
-pub struct Actors {
+pub struct Actors(Arc<System>);
+
+impl std::ops::Deref for Actors {
+    type Target = System;
+
+    fn deref(&self) -> &System {
+        &self.0
+    }
+}
+
+/// What [`Actors`] shares.
+pub struct System {
     pub users: Handle<UserActor>,
     pub inventory: Handle<InventoryActor>,
     pub carts: Handle<CartActor>,
@@ -165,7 +177,7 @@ impl Actors {
         };
         supervise_singleton(&root, subscriber).await?;
 
-        Ok(Self {
+        Ok(Self(Arc::new(System {
             users,
             inventory,
             carts,
@@ -174,7 +186,7 @@ impl Actors {
             hooks,
             stats_hooks,
             root,
-        })
+        })))
     }
 
     /// Finishes every checkout a crash interrupted, before the app serves requests. Each

@@ -15,6 +15,12 @@ use tokio::sync::oneshot;
 
 /// The most units one batch takes, so one slow flush never holds an unbounded queue.
 const MAX_UNITS_PER_BATCH: usize = 1024;
+/// Under concurrent load (the last batch had company), wait this long for more units before
+/// flushing: a flush costs about the same for 1 unit as for 50, so bigger batches mean fewer
+/// fsyncs and less CPU per write, for a fraction of a millisecond of latency.
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_micros(250);
+/// Stop gathering once a batch is this big.
+const GATHER_ENOUGH: usize = 64;
 
 /// One change, applied all or nothing.
 #[derive(Debug, Default)]
@@ -104,15 +110,28 @@ impl Writer {
     /// Runs until `Stop` arrives or every sender is gone.
     pub(super) fn run(mut self) {
         let mut stopping = false;
+        let mut busy = false;
         while !stopping {
             let Ok(first) = self.rx.recv() else { break };
             let mut requests = vec![first];
+            let gather_until = std::time::Instant::now() + GATHER_FOR;
             while requests.len() < MAX_UNITS_PER_BATCH {
                 match self.rx.try_recv() {
                     Ok(r) => requests.push(r),
+                    Err(mpsc::TryRecvError::Empty) if busy && requests.len() < GATHER_ENOUGH => {
+                        let now = std::time::Instant::now();
+                        if now >= gather_until {
+                            break;
+                        }
+                        match self.rx.recv_timeout(gather_until - now) {
+                            Ok(r) => requests.push(r),
+                            Err(_) => break,
+                        }
+                    }
                     Err(_) => break,
                 }
             }
+            busy = requests.len() > 1;
             let mut units = Vec::with_capacity(requests.len());
             for r in requests {
                 match r {
@@ -130,7 +149,8 @@ impl Writer {
     fn commit(&mut self, units: Vec<(Unit, oneshot::Sender<Result<Committed, StorageError>>)>) {
         let mut batch = sled::Batch::default();
         let mut writes = 0usize;
-        // Index keys written earlier in this batch, which `db.get` cannot see yet.
+        // Index keys claimed or removed earlier in this batch, which `db.get` cannot see yet.
+        // (Index keys are only ever written through claims, so plain puts need no entry.)
         let mut pending: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
         let mut accepted = Vec::with_capacity(units.len());
         let first_seq = self.next_seq;
@@ -148,10 +168,7 @@ impl Writer {
             }
             for op in unit.ops {
                 match op {
-                    Op::Put(k, v) => {
-                        pending.insert(k.clone(), Some(v.clone()));
-                        batch.insert(k, v);
-                    }
+                    Op::Put(k, v) => batch.insert(k, v),
                     Op::Remove(k) => {
                         pending.insert(k.clone(), None);
                         batch.remove(k);
