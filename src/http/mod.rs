@@ -23,18 +23,21 @@ use warp::{Filter, Reply};
 /// Every route, with errors recovered into the contract's shape and a tracing span per request.
 pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     let locks = idempotency::Locks::default();
+    // Each resource's filter is boxed: one dynamic call per route group keeps the composed
+    // type small enough for the compiler (and compile times short).
     users::routes(actors.clone(), ratelimit::LoginLimiter::default())
-        .or(products::routes(actors.clone(), locks.clone()))
+        .boxed()
+        .or(products::routes(actors.clone(), locks.clone()).boxed())
         .unify()
-        .or(carts::routes(actors.clone(), locks))
+        .or(carts::routes(actors.clone(), locks).boxed())
         .unify()
-        .or(orders::routes(actors.clone()))
+        .or(orders::routes(actors.clone()).boxed())
         .unify()
-        .or(events::routes(actors.clone()))
+        .or(events::routes(actors.clone()).boxed())
         .unify()
-        .or(stats::routes(actors.clone()))
+        .or(stats::routes(actors.clone()).boxed())
         .unify()
-        .or(ops::routes(actors))
+        .or(ops::routes(actors).boxed())
         .unify()
         .recover(error::recover)
         .unify()
