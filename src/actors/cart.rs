@@ -14,15 +14,15 @@
 
 use super::catalog::{Catalog, ProductInfo};
 use super::inventory::{InventoryMsg, Secured};
-use super::{Entity, Error, Handle, InventoryActor, Missing};
+use super::{Entity, Error, Handle, InventoryActor, Missing, Spawn};
 use crate::domain::{
     order, Cart, CartId, CartStatus, Event, Hold, Millis, Order, OrderId, OrderLine, ProductId,
     Quantity, UserId,
 };
-use std::collections::HashMap;
 use crate::storage::{codec, keys, now_millis, settle, Pending, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -269,7 +269,12 @@ impl CartActor {
         if now.saturating_sub(state.touched_at) >= self.touch_every.as_millis() as u64 {
             state.touched_at = now;
             let renewed = now.saturating_add(self.hold_ttl.as_millis() as u64);
-            for line in state.cart.lines.iter().filter(|l| l.product_id != product_id) {
+            for line in state
+                .cart
+                .lines
+                .iter()
+                .filter(|l| l.product_id != product_id)
+            {
                 if let Some(until) = state.held_until.get_mut(&line.product_id) {
                     if *until > now {
                         *until = renewed;
@@ -539,20 +544,25 @@ pub struct CartState {
 impl Actor for CartActor {
     type Msg = CartMsg;
     type State = CartState;
-    type Arguments = u64;
+    type Arguments = Spawn;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        id: u64,
+        Spawn { id, after_failure }: Spawn,
     ) -> Result<Self::State, ActorProcessingErr> {
-        self.store.barrier().await?;
+        if after_failure {
+            self.store.barrier().await?;
+        }
         let Some(cart) = self.store.get::<Cart>(&keys::cart(CartId(id)))? else {
             return Err(Missing.into());
         };
         let mut held_until = HashMap::with_capacity(cart.lines.len());
         for line in &cart.lines {
-            if let Some(hold) = self.store.get::<Hold>(&keys::hold(line.product_id, cart.id))? {
+            if let Some(hold) = self
+                .store
+                .get::<Hold>(&keys::hold(line.product_id, cart.id))?
+            {
                 held_until.insert(line.product_id, hold.expires_at);
             }
         }
@@ -563,6 +573,16 @@ impl Actor for CartActor {
         })
     }
 
+    /// A change whose outcome was unknown may still be queued; a successor must see it.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _state: &mut CartState,
+    ) -> Result<(), ActorProcessingErr> {
+        self.store.barrier().await?;
+        Ok(())
+    }
+
     /// Finishes (or undoes) a checkout that an earlier incarnation began.
     async fn post_start(
         &self,
@@ -571,7 +591,7 @@ impl Actor for CartActor {
     ) -> Result<(), ActorProcessingErr> {
         if let Some(order_id) = state.cart.checkout_pending() {
             tracing::info!(cart_id = %state.cart.id, %order_id, "resuming an interrupted checkout");
-            match self.finish_checkout(state).await {
+            match Box::pin(self.finish_checkout(state)).await {
                 Ok(_) | Err(Error::InsufficientStock { .. }) => {}
                 Err(e) => return Err(Box::new(e)),
             }
@@ -592,7 +612,7 @@ impl Actor for CartActor {
                 reply,
             } => {
                 let result = match state.cart.ensure_visible_to(user, is_admin) {
-                    Ok(()) => self.view(state).await,
+                    Ok(()) => Box::pin(self.view(state)).await,
                     Err(e) => Err(e.into()),
                 };
                 let _ = reply.send(result);
@@ -603,9 +623,9 @@ impl Actor for CartActor {
                 quantity,
                 reply,
             } => {
-                let result = self
-                    .add_product(&myself, state, user, product_id, quantity)
-                    .await;
+                // Boxed: an idle actor's task keeps room for its largest pending future.
+                let result =
+                    Box::pin(self.add_product(&myself, state, user, product_id, quantity)).await;
                 let _ = reply.send(result);
             }
             CartMsg::SetLine {
@@ -614,9 +634,8 @@ impl Actor for CartActor {
                 quantity,
                 reply,
             } => {
-                let result = self
-                    .set_line(&myself, state, user, product_id, quantity)
-                    .await;
+                let result =
+                    Box::pin(self.set_line(&myself, state, user, product_id, quantity)).await;
                 let _ = reply.send(result);
             }
             CartMsg::RemoveLine {
@@ -624,14 +643,14 @@ impl Actor for CartActor {
                 product_id,
                 reply,
             } => {
-                let result = self.remove_line(&myself, state, user, product_id).await;
+                let result = Box::pin(self.remove_line(&myself, state, user, product_id)).await;
                 let _ = reply.send(result);
             }
             CartMsg::Checkout { user, reply } => {
-                let _ = reply.send(self.checkout(state, user).await);
+                let _ = reply.send(Box::pin(self.checkout(state, user)).await);
             }
             CartMsg::Abandon { user, reply } => {
-                let _ = reply.send(self.abandon(&mut state.cart, user).await);
+                let _ = reply.send(Box::pin(self.abandon(&mut state.cart, user)).await);
             }
             #[cfg(feature = "test-hooks")]
             CartMsg::Fail => return Err("failure injected by a test".into()),

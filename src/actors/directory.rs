@@ -26,9 +26,19 @@ pub const MAX_FAILURES: usize = 5;
 const TRIM_AFTER: usize = 256;
 pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
 
+/// What an entity actor is started with.
+#[derive(Debug, Clone, Copy)]
+pub struct Spawn {
+    pub id: u64,
+    /// The previous actor of this id failed: writes it queued may not have landed yet, so
+    /// the new one waits for the store writer before loading. (An actor that stops normally
+    /// waits for its own writes in `post_stop`, and a successor starts only after that.)
+    pub after_failure: bool,
+}
+
 /// An actor kind a directory can manage: spawned with its id, cloned from a prototype that
 /// carries what every actor of the kind needs (store, other handles, settings).
-pub trait Entity: Actor<Arguments = u64> + Clone {
+pub trait Entity: Actor<Arguments = Spawn> + Clone {
     /// Shown in errors and logs ("cart", "product", "user").
     const KIND: &'static str;
 
@@ -137,6 +147,7 @@ impl<A: Entity> Directory<A> {
         myself: &ActorRef<DirectoryMsg<A::Msg>>,
         state: &mut DirectoryState,
         id: u64,
+        after_failure: bool,
     ) -> Result<Option<ActorRef<A::Msg>>, String> {
         // A passivated or failed predecessor may still be finishing its queue.
         if let Some((_, task)) = state.tasks.remove(&id) {
@@ -144,7 +155,8 @@ impl<A: Entity> Directory<A> {
                 return Err(format!("{} {id} is still stopping", A::KIND));
             }
         }
-        match Actor::spawn_linked(None, self.proto.clone(), id, myself.get_cell()).await {
+        let args = Spawn { id, after_failure };
+        match Actor::spawn_linked(None, self.proto.clone(), args, myself.get_cell()).await {
             Ok((actor, task)) => {
                 state.by_actor.insert(actor.get_id(), id);
                 state.tasks.insert(id, (actor.get_id(), task));
@@ -287,7 +299,7 @@ impl<A: Entity> Actor for Directory<A> {
                 } else if Self::quarantined(state, id) {
                     Err(format!("{} {id} is failing repeatedly", A::KIND))
                 } else {
-                    self.spawn_child(&myself, state, id).await
+                    self.spawn_child(&myself, state, id, false).await
                 };
                 let _ = reply.send(answer);
             }
@@ -327,7 +339,10 @@ impl<A: Entity> Actor for Directory<A> {
                 } else if Self::note_failure(state, id) {
                     tracing::error!(kind = A::KIND, id, %error, "actor failed; restarting it from storage");
                     metrics::counter!(names::RESTARTS, "kind" => A::KIND).increment(1);
-                    self.spawn_child(&myself, state, id).await.ok().flatten()
+                    self.spawn_child(&myself, state, id, true)
+                        .await
+                        .ok()
+                        .flatten()
                 } else {
                     tracing::error!(
                         kind = A::KIND, id, %error,

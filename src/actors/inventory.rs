@@ -6,7 +6,7 @@
 //! changes in the order they were decided.
 
 use super::catalog::{Catalog, ProductInfo};
-use super::{Entity, Error, Handle, Missing};
+use super::{Entity, Error, Handle, Missing, Spawn};
 use crate::domain::{
     CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
     Stock, StockRejected,
@@ -155,8 +155,6 @@ impl InventoryActor {
     }
 
     async fn load(&self, id: ProductId) -> Result<Inventory, ActorProcessingErr> {
-        // Writes queued by an earlier incarnation of this actor land before we read.
-        self.store.barrier().await?;
         let Some(product) = self.store.get::<Product>(&keys::product(id))? else {
             return Err(Missing.into());
         };
@@ -392,14 +390,27 @@ impl Entity for InventoryActor {
 impl Actor for InventoryActor {
     type Msg = InventoryMsg;
     type State = Inventory;
-    type Arguments = u64;
+    type Arguments = Spawn;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        id: u64,
+        Spawn { id, after_failure }: Spawn,
     ) -> Result<Self::State, ActorProcessingErr> {
+        if after_failure {
+            self.store.barrier().await?;
+        }
         self.load(ProductId(id)).await
+    }
+
+    /// Reservations are queued without waiting; a successor must not load before they land.
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        _inv: &mut Inventory,
+    ) -> Result<(), ActorProcessingErr> {
+        self.store.barrier().await?;
+        Ok(())
     }
 
     async fn handle(
@@ -419,7 +430,7 @@ impl Actor for InventoryActor {
                 order_id,
                 reply,
             } => {
-                let _ = reply.send(self.secure(inv, cart_id, quantity, order_id).await);
+                let _ = reply.send(Box::pin(self.secure(inv, cart_id, quantity, order_id)).await);
             }
             InventoryMsg::Commit {
                 cart_id,
@@ -430,8 +441,9 @@ impl Actor for InventoryActor {
                 let _ = reply.send(self.commit(inv, cart_id, quantity, order_id));
             }
             InventoryMsg::ExpireHolds => {
-                if let Err(e) = self.expire(inv).await {
+                if let Err(e) = Box::pin(self.expire(inv)).await {
                     tracing::warn!(product_id = %inv.product.id, error = %e, "expiring holds failed; reloading");
+                    self.store.barrier().await?;
                     *inv = self.load(inv.product.id).await?;
                 }
             }
@@ -449,9 +461,11 @@ impl Actor for InventoryActor {
                 stock,
                 reply,
             } => {
-                let _ = reply.send(self.update(inv, name, price, stock).await);
+                let _ = reply.send(Box::pin(self.update(inv, name, price, stock)).await);
             }
             InventoryMsg::Reload => {
+                // Let what this actor queued land first, then read the truth.
+                self.store.barrier().await?;
                 *inv = self.load(inv.product.id).await?;
             }
             #[cfg(feature = "test-hooks")]

@@ -26,7 +26,7 @@ pub mod supervisor;
 pub mod user;
 
 pub use cart::{CartActor, CartMsg, CartView};
-pub use directory::{Entity, Handle};
+pub use directory::{Entity, Handle, Spawn};
 pub use inventory::{InventoryActor, InventoryMsg, ProductView};
 pub use supervisor::Actors;
 pub use user::{UserActor, UserMsg};

@@ -1,6 +1,6 @@
 //! Users: registration, login sessions and the `UserActor` that owns one user's record.
 
-use super::{Entity, Error, Missing};
+use super::{Entity, Error, Missing, Spawn};
 use crate::domain::{Millis, Password, Session, User, UserId, Username};
 use crate::storage::{codec, keys, now_millis, StorageError, Store, Unit};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
@@ -273,14 +273,16 @@ impl Entity for UserActor {
 impl Actor for UserActor {
     type Msg = UserMsg;
     type State = User;
-    type Arguments = u64;
+    type Arguments = Spawn;
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        id: u64,
+        Spawn { id, after_failure }: Spawn,
     ) -> Result<Self::State, ActorProcessingErr> {
-        self.store.barrier().await?;
+        if after_failure {
+            self.store.barrier().await?;
+        }
         match self.store.get::<User>(&keys::user(UserId(id)))? {
             Some(user) => Ok(user),
             None => Err(Missing.into()),
@@ -297,11 +299,12 @@ impl Actor for UserActor {
             UserMsg::Get { reply } => {
                 let _ = reply.send(user.clone());
             }
+            // Boxed: an idle actor's task keeps room for its largest pending future.
             UserMsg::Login { password, reply } => {
-                let _ = reply.send(self.login(user, password).await);
+                let _ = reply.send(Box::pin(self.login(user, password)).await);
             }
             UserMsg::MakeAdmin { password, reply } => {
-                let _ = reply.send(self.make_admin(user, password).await);
+                let _ = reply.send(Box::pin(self.make_admin(user, password)).await);
             }
             #[cfg(feature = "test-hooks")]
             UserMsg::Fail => return Err("failure injected by a test".into()),
