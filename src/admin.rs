@@ -1,8 +1,10 @@
-//! Offline maintenance commands, run on a data dir while the server is stopped (sled allows
-//! one process per data dir; a running server makes these fail with a clear message).
+//! Offline commands, run on a data dir while the server is stopped (sled allows one process
+//! per data dir; a running server makes these fail with a clear message): trimming the event
+//! log, creating users and granting admin rights.
 
-use crate::actors::bus;
-use crate::storage::{StorageError, Store};
+use crate::actors::{bus, user};
+use crate::domain::{Password, User, Username};
+use crate::storage::{codec, keys, StorageError, Store, Unit};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -11,6 +13,8 @@ pub enum AdminError {
     Open { dir: String, source: StorageError },
     #[error("refusing to trim events before {before}: subscriber offsets go down to {lowest}, so events after {lowest} are still needed (the most you may pass is --before {max})")]
     StillNeeded { before: u64, lowest: u64, max: u64 },
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
 }
@@ -37,6 +41,50 @@ pub async fn trim_events(dir: &Path, before: u64) -> Result<u64, AdminError> {
         }
         Ok(store.trim_events(before)?)
     })();
+    store.close().await;
+    result
+}
+
+/// Creates a user on a stopped data dir (optionally an admin). Returns its id.
+pub async fn create_user(
+    dir: &Path,
+    username: &str,
+    password: String,
+    is_admin: bool,
+) -> Result<crate::domain::UserId, AdminError> {
+    let username = Username::parse(username).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let password = Password::parse(password).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let store = open(dir)?;
+    let result = user::register(&store, username, &password, is_admin).await;
+    store.close().await;
+    match result {
+        Ok(u) => Ok(u.id),
+        Err(crate::actors::Error::UsernameTaken) => Err(AdminError::Invalid(
+            "that username is taken (use `trolley user set-admin` to promote it)".into(),
+        )),
+        Err(e) => Err(AdminError::Invalid(e.to_string())),
+    }
+}
+
+/// Grants admin rights to an existing user on a stopped data dir. Takes effect at the user's
+/// next login.
+pub async fn set_admin(dir: &Path, username: &str) -> Result<(), AdminError> {
+    let name = Username::parse(username).map_err(|e| AdminError::Invalid(e.to_string()))?;
+    let store = open(dir)?;
+    let result = async {
+        let id = user::user_id_by_name(&store, &name)
+            .map_err(|e| AdminError::Invalid(e.to_string()))?
+            .ok_or_else(|| AdminError::Invalid(format!("no user named {username}")))?;
+        let mut record: User = store
+            .get(&keys::user(id))?
+            .ok_or_else(|| AdminError::Invalid(format!("no user named {username}")))?;
+        record.is_admin = true;
+        store
+            .write(Unit::default().put(keys::user(id), codec::encode(&record)))
+            .await?;
+        Ok(())
+    }
+    .await;
     store.close().await;
     result
 }

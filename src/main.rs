@@ -27,6 +27,59 @@ enum Command {
     /// Maintain the event log (with the server stopped).
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Manage users (with the server stopped).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(clap::Subcommand)]
+enum UserCommand {
+    /// Create a user; the password is read from stdin (first line) or --password-file.
+    Create {
+        #[arg(long)]
+        username: String,
+        /// Make the user an admin.
+        #[arg(long)]
+        admin: bool,
+        /// Read the password from this file's first line instead of stdin.
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        #[arg(long, env = "TROLLEY_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+    /// Grant admin rights to an existing user (effective at their next login).
+    SetAdmin {
+        username: String,
+        #[arg(long, env = "TROLLEY_DATA_DIR", default_value = "./data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// The first line of the file, or of stdin, without its line ending.
+fn read_password(file: Option<&std::path::Path>) -> std::io::Result<String> {
+    let text = match file {
+        Some(f) => std::fs::read_to_string(f)?,
+        None => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line)?;
+            line
+        }
+    };
+    Ok(text.lines().next().unwrap_or("").to_owned())
+}
+
+/// Prints a command's outcome; failures are one line on stderr and exit code 1.
+fn report<T>(result: Result<T, impl std::fmt::Display>, ok: impl FnOnce(T) -> String) -> ExitCode {
+    match result {
+        Ok(v) => {
+            println!("{}", ok(v));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("trolley: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -62,22 +115,44 @@ fn main() -> ExitCode {
             None => serve(cli.serve).await,
             Some(Command::Serve(config)) => serve(config).await,
             Some(Command::Events(EventsCommand::Trim { before, data_dir })) => {
-                match trolley::admin::trim_events(&data_dir, before).await {
-                    Ok(n) => {
-                        println!("removed {n} events before {before}");
-                        ExitCode::SUCCESS
-                    }
-                    Err(e) => {
-                        eprintln!("trolley: {e}");
-                        ExitCode::FAILURE
-                    }
-                }
+                report(trolley::admin::trim_events(&data_dir, before).await, |n| {
+                    format!("removed {n} events before {before}")
+                })
             }
+            Some(Command::User(UserCommand::Create {
+                username,
+                admin,
+                password_file,
+                data_dir,
+            })) => match read_password(password_file.as_deref()) {
+                Ok(password) => report(
+                    trolley::admin::create_user(&data_dir, &username, password, admin).await,
+                    |id| {
+                        format!(
+                            "created user {username} (id {id}{})",
+                            if admin { ", admin" } else { "" }
+                        )
+                    },
+                ),
+                Err(e) => {
+                    eprintln!("trolley: cannot read the password: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Some(Command::User(UserCommand::SetAdmin { username, data_dir })) => report(
+                trolley::admin::set_admin(&data_dir, &username).await,
+                |()| format!("{username} is now an admin (from their next login)"),
+            ),
         }
     })
 }
 
 async fn serve(config: Config) -> ExitCode {
+    // Values clap cannot check (the admin pair) are refused like any invalid flag: exit 2.
+    if let Err(e) = config.admin() {
+        eprintln!("trolley: invalid configuration: {e}");
+        return ExitCode::from(2);
+    }
     let app = match App::start(config).await {
         Ok(app) => app,
         Err(e) => {

@@ -561,3 +561,120 @@ async fn passivation_returns_memory_and_state_survives_it() {
     }
     assert_eq!(server.terminate().code(), Some(0));
 }
+
+fn trolley(args: &[&str], data: &Path, stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trolley"))
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn user_commands_create_admins_offline_and_refuse_while_the_server_runs() {
+    let data = tempfile::tempdir().unwrap();
+    let created = trolley(
+        &["user", "create", "--admin", "--username", "root"],
+        data.path(),
+        "root-password\n",
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let plain = trolley(
+        &["user", "create", "--username", "alice"],
+        data.path(),
+        "alice-password\n",
+    );
+    assert!(plain.status.success());
+    let short = trolley(
+        &["user", "create", "--username", "bob"],
+        data.path(),
+        "short\n",
+    );
+    assert!(!short.status.success());
+    assert!(String::from_utf8_lossy(&short.stderr).contains("password"));
+
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let root = c.token("root", "root-password").await;
+    assert_eq!(c.get("/me", Some(&root)).await["is_admin"], true);
+    let alice = c.token("alice", "alice-password").await;
+    assert_eq!(c.get("/me", Some(&alice)).await["is_admin"], false);
+    // The data dir is in use: the command says so instead of corrupting anything.
+    let busy = trolley(&["user", "set-admin", "alice"], data.path(), "");
+    assert!(!busy.status.success());
+    assert!(String::from_utf8_lossy(&busy.stderr).contains("is the server running"));
+    assert_eq!(server.terminate().code(), Some(0));
+
+    let promoted = trolley(&["user", "set-admin", "alice"], data.path(), "");
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
+    let missing = trolley(&["user", "set-admin", "nobody"], data.path(), "");
+    assert!(!missing.status.success());
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let alice = c.token("alice", "alice-password").await;
+    assert_eq!(c.get("/me", Some(&alice)).await["is_admin"], true);
+    assert_eq!(server.terminate().code(), Some(0));
+}
+
+#[test]
+fn invalid_configuration_is_one_line_and_exit_code_2() {
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trolley"));
+        cmd.args(args)
+            .env_remove("TROLLEY_ADMIN_USERNAME")
+            .env_remove("TROLLEY_ADMIN_PASSWORD");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    for (args, env) in [
+        (&["--hold-ttl", "soon"][..], &[][..]),
+        (&["--addr", "nowhere"][..], &[][..]),
+        (&["serve", "--log-format", "xml"][..], &[][..]),
+        (&[][..], &[("TROLLEY_ADMIN_USERNAME", "admin")][..]),
+    ] {
+        let out = run(args, env);
+        assert_eq!(out.status.code(), Some(2), "{args:?} {env:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.lines().next().is_some_and(|l| l.contains("invalid")),
+            "{err}"
+        );
+    }
+    let help = run(&["serve", "--help"], &[]);
+    let text = String::from_utf8_lossy(&help.stdout);
+    for flag in [
+        "--addr",
+        "--data-dir",
+        "--hold-ttl",
+        "--idle-timeout",
+        "--log-format",
+        "--admin-username",
+        "--cache-bytes",
+        "--shutdown-timeout",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from serve --help");
+    }
+}
