@@ -296,6 +296,7 @@ impl CartActor {
         quantity: Quantity,
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
+        tracing::debug!(cart_id = %cart.id, %product_id, quantity = quantity.get(), "cart actor: add product");
         cart.ensure_changeable_by(user)?;
         let line_quantity = cart.quantity_after_add(product_id, quantity.get())?;
         let event = Event::ProductAdded {

@@ -200,6 +200,7 @@ impl InventoryActor {
     ) -> Result<Reservation, Refusal> {
         let before = inv.hold(cart_id);
         let id = inv.product.id;
+        tracing::debug!(product_id = %id, %cart_id, quantity, "inventory actor: reserve");
         if let Err(StockRejected { available }) = inv.reserve(cart_id, quantity, self.deadline()) {
             // Nothing changed, but the refusal is part of the story subscribers follow.
             let event = Event::StockRejected {

@@ -17,7 +17,7 @@ pub mod users;
 use crate::actors::Actors;
 use serde::Serialize;
 use std::convert::Infallible;
-use warp::http::StatusCode;
+use warp::http::{HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
 /// Every route, with errors recovered into the contract's shape and a tracing span per request.
@@ -25,7 +25,7 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
     let locks = idempotency::Locks::default();
     // Each resource's filter is boxed: one dynamic call per route group keeps the composed
     // type small enough for the compiler (and compile times short).
-    users::routes(actors.clone(), ratelimit::LoginLimiter::default())
+    let api = users::routes(actors.clone(), ratelimit::LoginLimiter::default())
         .boxed()
         .or(products::routes(actors.clone(), locks.clone()).boxed())
         .unify()
@@ -40,9 +40,43 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(ops::routes(actors).boxed())
         .unify()
         .recover(error::recover)
-        .unify()
+        .unify();
+    request_id()
+        .and(api)
+        .map(|id: HeaderValue, mut reply: warp::reply::Response| {
+            reply.headers_mut().insert(REQUEST_ID, id);
+            reply
+        })
         .with(warp::log::custom(record_metrics))
-        .with(warp::trace::request())
+        .with(warp::trace(|info| {
+            tracing::info_span!(
+                "request",
+                method = %info.method(),
+                path = %info.path(),
+                request_id = tracing::field::Empty,
+            )
+        }))
+}
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// The request's id: the client's `X-Request-Id` if it is 1–128 visible ASCII characters,
+/// else a fresh random one. It is recorded on the request's span, which ractor carries into
+/// every actor message the request causes, so gateway and actor log lines share it.
+fn request_id() -> impl Filter<Extract = (HeaderValue,), Error = Infallible> + Clone {
+    warp::header::headers_cloned().map(|headers: warp::http::HeaderMap| {
+        let given = headers
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
+            .map(str::to_owned);
+        let id = given.unwrap_or_else(|| {
+            use argon2::password_hash::rand_core::{OsRng, RngCore};
+            format!("{:016x}", OsRng.next_u64())
+        });
+        tracing::Span::current().record("request_id", id.as_str());
+        HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"))
+    })
 }
 
 /// Route templates, so metrics are labelled per route and not per id.
