@@ -1,5 +1,6 @@
-//! `GET /healthz` (the process answers), `GET /readyz` (store and actors can serve) and
-//! `GET /metrics` (Prometheus text format).
+//! `GET /healthz` (the process answers), `GET /readyz` (store and actors can serve),
+//! `GET /metrics` (Prometheus text format) and `GET /openapi.json` (the API description kept
+//! in `docs/openapi.json`, checked against the server by `tests/api/openapi.rs`).
 
 use super::{ok, with_actors};
 use crate::actors::Actors;
@@ -21,8 +22,25 @@ pub fn routes(
         .and(warp::get())
         .and(with_actors(actors))
         .and_then(metrics);
-    healthz.or(readyz).unify().or(metrics).unify()
+    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
+        let mut r = warp::reply::Response::new(OPENAPI.into());
+        r.headers_mut().insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static("application/json"),
+        );
+        r
+    });
+    healthz
+        .or(readyz)
+        .unify()
+        .or(metrics)
+        .unify()
+        .or(openapi)
+        .unify()
 }
+
+/// The OpenAPI 3 document of this API.
+pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 
 async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
     use crate::telemetry::names;

@@ -10,6 +10,7 @@ mod fuzz;
 mod helpers;
 mod idempotency;
 mod lifecycle;
+mod openapi;
 mod ops;
 mod passivation;
 mod products;
