@@ -107,6 +107,13 @@ impl fmt::Debug for Password {
 
 /// How many units one add or set asks for: 1–10000 per call (0 only where a call means
 /// "remove", which callers check before constructing this).
+///
+/// ```
+/// use trolley::domain::Quantity;
+/// assert_eq!(Quantity::new(3).unwrap().get(), 3);
+/// assert!(Quantity::new(0).is_err());
+/// assert!(Quantity::new(10_001).is_err());
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Quantity(u32);
 

@@ -42,11 +42,19 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .recover(error::recover)
         .unify();
     request_id()
+        .and(warp::path::full())
         .and(api)
-        .map(|id: HeaderValue, mut reply: warp::reply::Response| {
-            reply.headers_mut().insert(REQUEST_ID, id);
-            reply
-        })
+        .map(
+            |id: HeaderValue, path: warp::path::FullPath, mut reply: warp::reply::Response| {
+                reply.headers_mut().insert(REQUEST_ID, id);
+                if reply.status() == StatusCode::METHOD_NOT_ALLOWED {
+                    if let Some(allow) = allowed_methods(path.as_str()) {
+                        reply.headers_mut().insert(warp::http::header::ALLOW, allow);
+                    }
+                }
+                reply
+            },
+        )
         .with(warp::log::custom(record_metrics))
         .with(warp::trace(|info| {
             tracing::info_span!(
@@ -105,20 +113,45 @@ pub const ROUTES: &[&str] = &[
     "/openapi.json",
 ];
 
+/// The methods a path supports (for the `Allow` header of a 405), read from the OpenAPI
+/// document, which the test suite keeps in step with the routes.
+fn allowed_methods(path: &str) -> Option<HeaderValue> {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static ALLOWED: OnceLock<HashMap<String, HeaderValue>> = OnceLock::new();
+    let table = ALLOWED.get_or_init(|| {
+        let doc: serde_json::Value = serde_json::from_str(ops::OPENAPI).unwrap_or_default();
+        let mut table = HashMap::new();
+        if let Some(paths) = doc["paths"].as_object() {
+            for (path, ops) in paths {
+                let Some(ops) = ops.as_object() else { continue };
+                let methods: Vec<String> = ops.keys().map(|m| m.to_ascii_uppercase()).collect();
+                if let Ok(v) = HeaderValue::from_str(&methods.join(", ")) {
+                    table.insert(template(path, |s| s.starts_with('{')), v);
+                }
+            }
+        }
+        table
+    });
+    table.get(&template(path, is_id)).cloned()
+}
+
+fn is_id(segment: &str) -> bool {
+    !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// The path with every segment that `is_param` picks replaced by `{id}`.
+fn template(path: &str, is_param: impl Fn(&str) -> bool) -> String {
+    path.split('/')
+        .map(|seg| if is_param(seg) { "{id}" } else { seg })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// The route template a path belongs to; anything unknown is `other`, so garbage paths
 /// cannot blow up the number of series.
 pub fn route_of(path: &str) -> &'static str {
-    let templated: Vec<&str> = path
-        .split('/')
-        .map(|seg| {
-            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
-                "{id}"
-            } else {
-                seg
-            }
-        })
-        .collect();
-    let templated = templated.join("/");
+    let templated = template(path, is_id);
     ROUTES
         .iter()
         .find(|r| **r == templated)
@@ -168,5 +201,13 @@ mod tests {
         assert_eq!(route_of("/products"), "/products");
         assert_eq!(route_of("/carts/abc"), "other");
         assert_eq!(route_of("/nope/1"), "other");
+    }
+
+    #[test]
+    fn a_405_names_the_methods_the_path_supports() {
+        let allow = |p| super::allowed_methods(p).map(|v| v.to_str().unwrap().to_owned());
+        assert_eq!(allow("/carts/5").as_deref(), Some("DELETE, GET"));
+        assert_eq!(allow("/register").as_deref(), Some("POST"));
+        assert_eq!(allow("/nope"), None);
     }
 }
