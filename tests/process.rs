@@ -251,34 +251,28 @@ async fn check_recovered(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_adds_survive_repeated_kill_9_and_the_log_stays_consistent() {
-    let data = tempfile::tempdir().unwrap();
-    let server = Server::start(data.path()).await;
+/// A product with plenty of stock, a buyer, and 8 of the buyer's carts: (product, token, carts).
+async fn seed_for_load(server: &Server) -> (u64, String, Vec<u64>) {
     let c = Client::new(&server.base);
     let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
-    let (_, p) = c
-        .post(
-            "/products",
-            Some(&admin),
-            json!({ "name": "Tea", "price_cents": 250, "stock": STOCK }),
-        )
-        .await
-        .unwrap();
-    let product = p["id"].as_u64().unwrap();
-    c.post(
-        "/register",
-        None,
-        json!({ "username": "buyer", "password": "password-1" }),
-    )
-    .await
-    .unwrap();
+    let body = json!({ "name": "Tea", "price_cents": 250, "stock": STOCK });
+    let (_, p) = c.post("/products", Some(&admin), body).await.unwrap();
+    let credentials = json!({ "username": "buyer", "password": "password-1" });
+    c.post("/register", None, credentials).await.unwrap();
     let user = c.token("buyer", "password-1").await;
     let mut carts = Vec::new();
     for _ in 0..8 {
         let (_, cart) = c.post("/carts", Some(&user), json!({})).await.unwrap();
         carts.push(cart["id"].as_u64().unwrap());
     }
+    (p["id"].as_u64().unwrap(), user, carts)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_adds_survive_repeated_kill_9_and_the_log_stays_consistent() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let (product, user, carts) = seed_for_load(&server).await;
     let mut acked = vec![0u64; carts.len()];
     let mut server = server;
 
@@ -400,30 +394,7 @@ async fn sigterm_shuts_down_cleanly_and_trim_keeps_what_subscribers_need() {
 async fn sigterm_under_load_answers_every_accepted_request_and_loses_nothing() {
     let data = tempfile::tempdir().unwrap();
     let server = Server::start(data.path()).await;
-    let c = Client::new(&server.base);
-    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
-    let (_, p) = c
-        .post(
-            "/products",
-            Some(&admin),
-            json!({ "name": "Tea", "price_cents": 250, "stock": STOCK }),
-        )
-        .await
-        .unwrap();
-    let product = p["id"].as_u64().unwrap();
-    c.post(
-        "/register",
-        None,
-        json!({ "username": "buyer", "password": "password-1" }),
-    )
-    .await
-    .unwrap();
-    let user = c.token("buyer", "password-1").await;
-    let mut carts = Vec::new();
-    for _ in 0..8 {
-        let (_, cart) = c.post("/carts", Some(&user), json!({})).await.unwrap();
-        carts.push(cart["id"].as_u64().unwrap());
-    }
+    let (product, user, carts) = seed_for_load(&server).await;
     let mut clients = tokio::task::JoinSet::new();
     for &cart in &carts {
         let (base, user) = (server.base.clone(), user.clone());

@@ -18,10 +18,4 @@ end
 
 math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("RESULT %d %d %d %d %d %d %d\n",
-    summary.requests, summary.duration,
-    latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
-    e.status, e.connect + e.read + e.write + e.timeout))
-end
+dofile(os.getenv("BENCH_SCRIPTS") .. "/result.lua")

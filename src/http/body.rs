@@ -67,29 +67,32 @@ pub fn json<T: DeserializeOwned + Send>() -> impl Filter<Extract = (T,), Error =
 /// A required JSON body, with its raw bytes (for request fingerprints).
 pub fn json_raw<T: DeserializeOwned + Send>(
 ) -> impl Filter<Extract = ((T, Bytes),), Error = Rejection> + Clone {
-    limited()
-        .and(warp::header::optional::<String>("content-type"))
-        .and(warp::body::bytes())
-        .and_then(|ct: Option<String>, bytes: Bytes| async move {
-            if bytes.is_empty() {
-                return Err(warp::reject::custom(ApiError::invalid(
-                    "a JSON body is required",
-                )));
-            }
-            parse(ct, &bytes).map(|v| (v, bytes))
-        })
+    json_or(|| {
+        Err(warp::reject::custom(ApiError::invalid(
+            "a JSON body is required",
+        )))
+    })
 }
 
 /// A JSON body that may be left out entirely (meaning `T::default()`), with its raw bytes.
 pub fn optional_json_raw<T: DeserializeOwned + Default + Send>(
 ) -> impl Filter<Extract = ((T, Bytes),), Error = Rejection> + Clone {
+    json_or(|| Ok(T::default()))
+}
+
+/// A JSON body and its raw bytes; `if_empty` decides what an empty body means.
+fn json_or<T: DeserializeOwned + Send>(
+    if_empty: fn() -> Result<T, Rejection>,
+) -> impl Filter<Extract = ((T, Bytes),), Error = Rejection> + Clone {
     limited()
         .and(warp::header::optional::<String>("content-type"))
         .and(warp::body::bytes())
-        .and_then(|ct: Option<String>, bytes: Bytes| async move {
-            if bytes.is_empty() {
-                return Ok((T::default(), bytes));
-            }
-            parse(ct, &bytes).map(|v| (v, bytes))
+        .and_then(move |ct: Option<String>, bytes: Bytes| async move {
+            let value = if bytes.is_empty() {
+                if_empty()?
+            } else {
+                parse(ct, &bytes)?
+            };
+            Ok::<_, Rejection>((value, bytes))
         })
 }
