@@ -78,10 +78,7 @@ fn request_id() -> impl Filter<Extract = (HeaderValue,), Error = Infallible> + C
             .and_then(|v| v.to_str().ok())
             .filter(|v| (1..=128).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_graphic()))
             .map(str::to_owned);
-        let id = given.unwrap_or_else(|| {
-            use argon2::password_hash::rand_core::{OsRng, RngCore};
-            format!("{:016x}", OsRng.next_u64())
-        });
+        let id = given.unwrap_or_else(new_request_id);
         tracing::Span::current().record("request_id", id.as_str());
         HeaderValue::from_str(&id).unwrap_or(HeaderValue::from_static("invalid"))
     })
@@ -112,6 +109,21 @@ pub const ROUTES: &[&str] = &[
     "/metrics",
     "/openapi.json",
 ];
+
+/// A fresh id: a random per-process prefix and a counter, so ids are unique without asking
+/// the OS for randomness on every request.
+fn new_request_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        use argon2::password_hash::rand_core::{OsRng, RngCore};
+        OsRng.next_u32() & 0x00ff_ffff
+    });
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed) & 0xff_ffff_ffff;
+    format!("{prefix:06x}{n:010x}")
+}
 
 /// The methods a path supports (for the `Allow` header of a 405), read from the OpenAPI
 /// document, which the test suite keeps in step with the routes.
@@ -201,6 +213,14 @@ mod tests {
         assert_eq!(route_of("/products"), "/products");
         assert_eq!(route_of("/carts/abc"), "other");
         assert_eq!(route_of("/nope/1"), "other");
+    }
+
+    #[test]
+    fn generated_request_ids_are_16_hex_characters_and_distinct() {
+        let (a, b) = (super::new_request_id(), super::new_request_id());
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
     }
 
     #[test]
