@@ -341,9 +341,7 @@ impl CartActor {
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
-        if cart.line(product_id).is_none() {
-            return Err(Error::NotFound("cart line"));
-        }
+        cart.ensure_has_line(product_id)?;
         let event = Event::LineQuantitySet {
             cart_id: cart.id,
             product_id,

@@ -91,6 +91,11 @@ impl Cart {
         self.lines.iter().find(|l| l.product_id == product)
     }
 
+    /// Removing a line needs the line to be there.
+    pub fn ensure_has_line(&self, product: ProductId) -> Result<(), CartError> {
+        self.line(product).map(drop).ok_or(CartError::NotInCart)
+    }
+
     pub fn quantity_of(&self, product: ProductId) -> u64 {
         self.line(product).map_or(0, |l| l.quantity)
     }
@@ -197,6 +202,13 @@ mod tests {
         assert_eq!(c.lines.len(), 1);
         assert_eq!(c.lines[0].quantity, 7);
         assert_eq!(c.updated_at, 20);
+    }
+
+    #[test]
+    fn only_a_line_that_is_there_can_be_removed() {
+        let c = cart().with_line(ProductId(3), 1, 0);
+        assert!(c.ensure_has_line(ProductId(3)).is_ok());
+        assert_eq!(c.ensure_has_line(ProductId(4)), Err(CartError::NotInCart));
     }
 
     #[test]
