@@ -251,6 +251,25 @@ async fn check_recovered(
     }
 }
 
+/// Adds one unit to `cart` again and again until `stop` is set or the server is gone
+/// (refused or closed connection); returns how many adds were acknowledged.
+async fn add_until_gone(base: &str, user: &str, cart: u64, product: u64, stop: &AtomicBool) -> u64 {
+    let c = Client::new(base);
+    let mut ok = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        let body = json!({ "product_id": product, "quantity": 1 });
+        match c
+            .post(&format!("/carts/{cart}/products"), Some(user), body)
+            .await
+        {
+            Ok((200, _)) => ok += 1,
+            Ok((status, body)) => panic!("unexpected {status}: {body}"),
+            Err(_) => break, // the server is gone
+        }
+    }
+    ok
+}
+
 /// A product with plenty of stock, a buyer, and 8 of the buyer's carts: (product, token, carts).
 async fn seed_for_load(server: &Server) -> (u64, String, Vec<u64>) {
     let c = Client::new(&server.base);
@@ -281,22 +300,9 @@ async fn acknowledged_adds_survive_repeated_kill_9_and_the_log_stays_consistent(
         let mut clients = tokio::task::JoinSet::new();
         for (i, &cart) in carts.iter().enumerate() {
             let (base, user, stop) = (server.base.clone(), user.clone(), stop.clone());
-            clients.spawn(async move {
-                let c = Client::new(&base);
-                let mut ok = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    let body = json!({ "product_id": product, "quantity": 1 });
-                    match c
-                        .post(&format!("/carts/{cart}/products"), Some(&user), body)
-                        .await
-                    {
-                        Ok((200, _)) => ok += 1,
-                        Ok((status, body)) => panic!("unexpected {status}: {body}"),
-                        Err(_) => break, // the server is gone
-                    }
-                }
-                (i, ok)
-            });
+            clients.spawn(
+                async move { (i, add_until_gone(&base, &user, cart, product, &stop).await) },
+            );
         }
         tokio::time::sleep(Duration::from_millis(200 + jitter(600))).await;
         server.kill9();
@@ -396,22 +402,14 @@ async fn sigterm_under_load_answers_every_accepted_request_and_loses_nothing() {
     let server = Server::start(data.path()).await;
     let (product, user, carts) = seed_for_load(&server).await;
     let mut clients = tokio::task::JoinSet::new();
+    let never = Arc::new(AtomicBool::new(false));
     for &cart in &carts {
-        let (base, user) = (server.base.clone(), user.clone());
+        let (base, user, never) = (server.base.clone(), user.clone(), never.clone());
         clients.spawn(async move {
-            let c = Client::new(&base);
-            let mut ok = 0u64;
-            loop {
-                let body = json!({ "product_id": product, "quantity": 1 });
-                match c
-                    .post(&format!("/carts/{cart}/products"), Some(&user), body)
-                    .await
-                {
-                    Ok((200, _)) => ok += 1,
-                    Ok((status, body)) => panic!("unexpected {status}: {body}"),
-                    Err(_) => return (cart, ok), // shut down: refused or closed
-                }
-            }
+            (
+                cart,
+                add_until_gone(&base, &user, cart, product, &never).await,
+            )
         });
     }
     tokio::time::sleep(Duration::from_millis(300 + jitter(300))).await;

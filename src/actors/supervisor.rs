@@ -206,6 +206,15 @@ impl Actors {
         Ok(carts.len())
     }
 
+    /// Live entity actors per kind (`user`, `product`, `cart`).
+    pub async fn live_counts(&self) -> Result<[(&'static str, usize); 3], super::Error> {
+        Ok([
+            ("user", self.users.live_count().await?),
+            ("product", self.inventory.live_count().await?),
+            ("cart", self.carts.live_count().await?),
+        ])
+    }
+
     /// Whether the whole tree is up: the root and every directory.
     pub fn is_running(&self) -> bool {
         let up = |cell: Option<ActorCell>| {

@@ -51,12 +51,8 @@ async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
         metrics::gauge!(names::SUBSCRIBER_LAG, "subscriber" => "stats")
             .set(head.saturating_sub(offset) as f64);
     }
-    for (kind, count) in [
-        ("user", actors.users.live_count().await),
-        ("product", actors.inventory.live_count().await),
-        ("cart", actors.carts.live_count().await),
-    ] {
-        if let Ok(n) = count {
+    if let Ok(counts) = actors.live_counts().await {
+        for (kind, n) in counts {
             metrics::gauge!(names::LIVE_ACTORS, "kind" => kind).set(n as f64);
         }
     }
@@ -72,16 +68,9 @@ async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
 async fn readyz(actors: Actors) -> Result<warp::reply::Response, Rejection> {
     let store = actors.store.is_writable();
     let running = actors.is_running();
-    let live = match (
-        actors.users.live_count().await,
-        actors.inventory.live_count().await,
-        actors.carts.live_count().await,
-    ) {
-        (Ok(users), Ok(products), Ok(carts)) => {
-            Some(json!({ "users": users, "products": products, "carts": carts }))
-        }
-        _ => None,
-    };
+    let live = actors.live_counts().await.ok().map(|[users, products, carts]| {
+        json!({ "users": users.1, "products": products.1, "carts": carts.1 })
+    });
     let ready = store && running && live.is_some();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
