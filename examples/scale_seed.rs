@@ -88,7 +88,7 @@ async fn main() {
     for p in pending.drain(..) {
         trolley::storage::settle(p).await.unwrap();
     }
-    store.close().await;
+    store.close().await.expect("store closes");
     let join = |ids: &[u64]| {
         ids.iter()
             .map(u64::to_string)

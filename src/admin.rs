@@ -41,7 +41,7 @@ pub async fn trim_events(dir: &Path, before: u64) -> Result<u64, AdminError> {
         }
         Ok(store.trim_events(before)?)
     })();
-    store.close().await;
+    store.close().await?;
     result
 }
 
@@ -56,7 +56,7 @@ pub async fn create_user(
     let password = Password::parse(password).map_err(|e| AdminError::Invalid(e.to_string()))?;
     let store = open(dir)?;
     let result = user::register(&store, username, &password, is_admin).await;
-    store.close().await;
+    store.close().await?;
     match result {
         Ok(u) => Ok(u.id),
         Err(crate::actors::Error::UsernameTaken) => Err(AdminError::Invalid(
@@ -85,6 +85,6 @@ pub async fn set_admin(dir: &Path, username: &str) -> Result<(), AdminError> {
         Ok(())
     }
     .await;
-    store.close().await;
+    store.close().await?;
     result
 }

@@ -104,7 +104,8 @@ impl App {
             Err(e) => {
                 // Release the data dir (sled's lock) before reporting the failure.
                 actors.stop(config.shutdown_timeout).await;
-                store.close().await;
+                drop(actors);
+                close_store(store).await;
                 return Err(e);
             }
         };
@@ -143,7 +144,17 @@ impl RunningApp {
             let _ = server.await;
         }
         self.actors.stop(self.shutdown_timeout).await;
-        self.actors.store.close().await;
+        let store = self.actors.store.clone();
+        // The last handles to the store go with the actor system; then the data dir is free.
+        drop(self.actors);
+        close_store(store).await;
         tracing::info!("trolley stopped");
+    }
+}
+
+/// Closes the store; a failure to release the data dir is logged, since shutdown goes on.
+async fn close_store(store: Store) {
+    if let Err(e) = store.close().await {
+        tracing::error!(error = %e, "the store did not close cleanly");
     }
 }

@@ -8,10 +8,15 @@ pub mod writer;
 pub use writer::{Committed, Op, Unit};
 
 use serde::de::DeserializeOwned;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
+
+/// How long [`Store::close`] waits for the data dir's lock to be released. sled lets go of it
+/// moments after the last handle drops; anything longer means a handle is still held.
+const RELEASE_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StorageError {
@@ -27,6 +32,9 @@ pub enum StorageError {
     /// The writer has stopped (shutdown) or did not answer.
     #[error("store writer is not running")]
     WriterGone,
+    /// `close` gave up waiting for the data dir to be released.
+    #[error("the data directory is still in use after closing: {0}")]
+    StillInUse(String),
 }
 
 impl From<sled::Error> for StorageError {
@@ -53,6 +61,8 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Sequence number of the last durable event; subscribers wait on its changes.
     head: tokio::sync::watch::Receiver<u64>,
+    /// sled's data file, which carries its exclusive lock: `close` waits until the lock is free.
+    lock_file: PathBuf,
 }
 
 pub fn now_millis() -> u64 {
@@ -83,6 +93,7 @@ impl Store {
                 tx,
                 thread: Mutex::new(Some(thread)),
                 head,
+                lock_file: dir.join("db"),
             }),
         })
     }
@@ -213,12 +224,57 @@ impl Store {
             .unwrap_or(false)
     }
 
-    /// Stops the writer after what is queued, and waits for its final flush.
-    pub async fn close(&self) {
+    /// Stops the writer after what is queued and waits for its final flush. Writes submitted
+    /// afterwards fail with `WriterGone`; reads still work until the last handle is dropped.
+    pub async fn stop_writer(&self) {
         let _ = self.inner.tx.send(writer::Request::Stop);
         let handle = self.inner.thread.lock().ok().and_then(|mut t| t.take());
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+    }
+
+    /// Closes the database: stops the writer, drops this handle and returns once sled has
+    /// released the data dir, so it can be opened again at once (by this process or another).
+    ///
+    /// Every other clone of this `Store` must be dropped first; a clone still held makes this
+    /// wait out [`RELEASE_TIMEOUT`] and fail with `StillInUse`.
+    pub async fn close(self) -> Result<(), StorageError> {
+        self.stop_writer().await;
+        let lock_file = self.inner.lock_file.clone();
+        drop(self);
+        tokio::task::spawn_blocking(move || wait_released(&lock_file, RELEASE_TIMEOUT))
+            .await
+            .map_err(|e| StorageError::Io(e.to_string()))?
+    }
+}
+
+/// Waits until nobody holds sled's lock on `lock_file`. sled takes an exclusive `flock` on its
+/// data file and drops it only when the file's last user is gone, which includes its background
+/// I/O threads finishing their last write: a few moments *after* the last `Db` handle drops.
+/// There is no event to wait on, so this polls the lock itself, backing off, until `within`.
+fn wait_released(lock_file: &Path, within: Duration) -> Result<(), StorageError> {
+    use fs2::FileExt;
+    let file = match std::fs::File::open(lock_file) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StorageError::Io(e.to_string())),
+    };
+    let deadline = Instant::now() + within;
+    let mut pause = Duration::from_micros(50);
+    loop {
+        match file.try_lock_exclusive() {
+            Ok(()) => return file.unlock().map_err(|e| StorageError::Io(e.to_string())),
+            Err(e) if e.kind() != std::io::ErrorKind::WouldBlock => {
+                return Err(StorageError::Io(e.to_string()))
+            }
+            Err(_) if Instant::now() >= deadline => {
+                return Err(StorageError::StillInUse(lock_file.display().to_string()))
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(20));
+            }
         }
     }
 }
@@ -296,7 +352,7 @@ mod tests {
     #[tokio::test]
     async fn a_closed_store_refuses_writes_with_writer_gone() {
         let (_dir, store) = open();
-        store.close().await;
+        store.stop_writer().await;
         assert!(!store.is_writable());
         assert!(matches!(
             store
@@ -323,7 +379,7 @@ mod tests {
             }
             assert_eq!(store.trim_events(4).unwrap(), 3);
             assert!(store.events_after(0, 10).unwrap().is_empty());
-            store.close().await;
+            store.close().await.unwrap();
         }
         let store = Store::open(dir.path(), 16 << 20).unwrap();
         assert_eq!(*store.head().borrow(), 3);
@@ -344,10 +400,40 @@ mod tests {
                 .write(Unit::default().event(ev.clone()))
                 .await
                 .unwrap();
-            store.close().await;
+            store.close().await.unwrap();
         }
         let store = Store::open(dir.path(), 16 << 20).unwrap();
         let c = store.write(Unit::default().event(ev)).await.unwrap();
         assert_eq!(c.last_seq, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_closed_store_can_be_reopened_at_once_every_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let ev = Event::CartCreated {
+            cart_id: crate::domain::CartId(1),
+            user_id: UserId(1),
+        };
+        // Each round writes (so sled's I/O threads have just worked) and closes; the next
+        // open must never find the lock still taken.
+        for round in 1..=30u64 {
+            let store = Store::open(dir.path(), 16 << 20)
+                .unwrap_or_else(|e| panic!("reopen {round} failed: {e}"));
+            let c = store
+                .write(Unit::default().event(ev.clone()))
+                .await
+                .unwrap();
+            assert_eq!(c.last_seq, Some(round));
+            store.close().await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn opening_a_directory_a_live_store_holds_fails_at_once() {
+        let (dir, store) = open();
+        let second = Store::open(dir.path(), 16 << 20);
+        assert!(second.is_err(), "a second open of a held dir must fail");
+        store.close().await.unwrap();
+        assert!(Store::open(dir.path(), 16 << 20).is_ok());
     }
 }
