@@ -160,6 +160,15 @@ async fn serve(config: Config) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // One line on stdout once ready, with the real address: with `--addr 127.0.0.1:0` this is
+    // how a supervisor or a test learns the port without racing for a free one. A closed
+    // stdout is not an error.
+    {
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "trolley listening on http://{}", app.addr);
+        let _ = out.flush();
+    }
     shutdown_signal().await;
     tracing::info!("shutting down; a second signal exits at once");
     tokio::spawn(async {

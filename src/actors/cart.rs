@@ -19,7 +19,7 @@ use crate::domain::{
     order, Cart, CartId, CartStatus, Event, Hold, Millis, Order, OrderId, OrderLine, ProductId,
     Quantity, UserId,
 };
-use crate::storage::{codec, keys, now_millis, settle, Pending, Store, Unit};
+use crate::storage::{codec, keys, settle, Pending, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
 use std::collections::HashMap;
@@ -160,7 +160,7 @@ impl CartActor {
     /// line is still held (from the deadlines this actor knows).
     async fn view(&self, state: &CartState) -> Result<CartView, Error> {
         let cart = &state.cart;
-        let now = now_millis();
+        let now = self.store.now();
         let mut items = Vec::with_capacity(cart.lines.len());
         for line in &cart.lines {
             let info = match self.catalog.get(line.product_id) {
@@ -223,7 +223,7 @@ impl CartActor {
         event: Event,
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
-        let next = cart.with_line(product_id, quantity, now_millis());
+        let next = cart.with_line(product_id, quantity, self.store.now());
         let with = Unit::default()
             .put(keys::cart(cart.id), codec::encode(&next))
             .event(event);
@@ -265,7 +265,7 @@ impl CartActor {
         }
         // Activity on the cart keeps its other holds alive too (the changed one was just
         // renewed by the reservation).
-        let now = now_millis();
+        let now = self.store.now();
         if now.saturating_sub(state.touched_at) >= self.touch_every.as_millis() as u64 {
             state.touched_at = now;
             let renewed = now.saturating_add(self.hold_ttl.as_millis() as u64);
@@ -368,7 +368,7 @@ impl CartActor {
                 .map_err(|_| Error::Unavailable("releasing a hold".into()))?;
             self.durable(released.durable).await?;
         }
-        let next = cart.closed(CartStatus::Abandoned, now_millis());
+        let next = cart.closed(CartStatus::Abandoned, self.store.now());
         self.write(
             Unit::default()
                 .put(keys::cart(cart_id), codec::encode(&next))
@@ -383,7 +383,7 @@ impl CartActor {
         let cart = &mut state.cart;
         cart.ensure_changeable_by(user)?;
         let order_id = OrderId(self.store.next_id()?);
-        let next = cart.begin_checkout(order_id, now_millis())?;
+        let next = cart.begin_checkout(order_id, self.store.now())?;
         self.write(
             Unit::default()
                 .put(keys::cart(cart.id), codec::encode(&next))
@@ -396,7 +396,10 @@ impl CartActor {
 
     /// Steps 2–4 of checkout; safe to run again after a crash at any point.
     async fn finish_checkout(&self, state: &mut CartState) -> Result<Order, Error> {
-        let renewed = now_millis().saturating_add(self.hold_ttl.as_millis() as u64);
+        let renewed = self
+            .store
+            .now()
+            .saturating_add(self.hold_ttl.as_millis() as u64);
         let CartState {
             cart, held_until, ..
         } = state;
@@ -438,7 +441,7 @@ impl CartActor {
                 tracing::error!(%cart_id, %order_id, "checkout lost a hold after selling part of the cart");
                 return Err(Error::Unavailable("checkout".into()));
             }
-            let next = cart.abort_checkout(now_millis());
+            let next = cart.abort_checkout(self.store.now());
             self.write(
                 Unit::default()
                     .put(keys::cart(cart_id), codec::encode(&next))
@@ -482,7 +485,7 @@ impl CartActor {
         }
 
         // Step 4: the order, the closed cart and the end of the intent, in one unit.
-        let now = now_millis();
+        let now = self.store.now();
         let order = Order::new(order_id, cart_id, cart.user_id, lines, now);
         let next = cart.closed(CartStatus::CheckedOut, now);
         self.write(
@@ -664,7 +667,7 @@ impl Actor for CartActor {
 
 /// Creates an empty open cart for `user`.
 pub async fn create(store: &Store, user: UserId) -> Result<CartView, Error> {
-    let cart = Cart::new(CartId(store.next_id()?), user, now_millis());
+    let cart = Cart::new(CartId(store.next_id()?), user, store.now());
     let unit = Unit::default()
         .put(keys::cart(cart.id), codec::encode(&cart))
         .event(Event::CartCreated {

@@ -11,7 +11,7 @@ use crate::domain::{
     CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
     Stock, StockRejected,
 };
-use crate::storage::{codec, keys, now_millis, settle, Pending, StorageError, Store, Unit};
+use crate::storage::{codec, keys, settle, Pending, StorageError, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -151,7 +151,9 @@ impl InventoryActor {
     }
 
     fn deadline(&self) -> Millis {
-        now_millis().saturating_add(self.hold_ttl.as_millis() as u64)
+        self.store
+            .now()
+            .saturating_add(self.hold_ttl.as_millis() as u64)
     }
 
     async fn load(&self, id: ProductId) -> Result<Inventory, ActorProcessingErr> {
@@ -318,7 +320,7 @@ impl InventoryActor {
         let id = inv.product.id;
         let mut unit = Unit::default();
         let mut next = inv.clone();
-        for cart_id in inv.expired(now_millis()) {
+        for cart_id in inv.expired(self.store.now()) {
             // A cart in the middle of checkout keeps its holds: they are about to be sold.
             if self.store.contains(&keys::checkout(cart_id))? {
                 continue;
@@ -489,7 +491,7 @@ pub async fn create(
         price,
         on_hand: stock.get(),
         sold: 0,
-        created_at: now_millis(),
+        created_at: store.now(),
     };
     let unit = Unit::default()
         .claim(

@@ -4,7 +4,7 @@
 //! sure the actor runs, even for products nobody has touched since a restart.
 
 use super::{Handle, InventoryActor, InventoryMsg};
-use crate::storage::{keys, now_millis, Store, Unit};
+use crate::storage::{keys, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -35,7 +35,10 @@ impl HoldReaper {
 
     /// Deletes idempotency records older than the retention, with their time-index entries.
     async fn purge_idempotency(&self) -> Result<(), ActorProcessingErr> {
-        let cutoff = now_millis().saturating_sub(IDEMPOTENCY_RETENTION.as_millis() as u64);
+        let cutoff = self
+            .store
+            .now()
+            .saturating_sub(IDEMPOTENCY_RETENTION.as_millis() as u64);
         let old = self.store.keys_between(
             keys::IDEMPOTENCY_BY_TIME,
             &keys::idempotency_by_time(cutoff, &[]),
@@ -59,7 +62,7 @@ impl HoldReaper {
         self.purge_idempotency().await?;
         let due = self.store.keys_between(
             keys::EXPIRY,
-            &keys::expiry_due_before(now_millis()),
+            &keys::expiry_due_before(self.store.now()),
             MAX_PER_TICK,
         )?;
         let products: BTreeSet<_> = due

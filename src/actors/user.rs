@@ -2,7 +2,7 @@
 
 use super::{Entity, Error, Missing, Spawn};
 use crate::domain::{Millis, Password, Session, User, UserId, Username};
-use crate::storage::{codec, keys, now_millis, StorageError, Store, Unit};
+use crate::storage::{codec, keys, StorageError, Store, Unit};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -98,7 +98,7 @@ pub async fn register(
         username,
         password_hash,
         is_admin,
-        created_at: now_millis(),
+        created_at: store.now(),
     };
     let unit = Unit::default()
         .claim(
@@ -148,7 +148,7 @@ pub async fn login(
 /// The session a bearer token stands for, if it exists and has not expired.
 pub fn authenticate(store: &Store, token: &str) -> Result<Session, Error> {
     match store.get::<Session>(&keys::token(&token_hash(token)))? {
-        Some(s) if !s.is_expired(now_millis()) => Ok(s),
+        Some(s) if !s.is_expired(store.now()) => Ok(s),
         _ => Err(Error::Unauthorized),
     }
 }
@@ -227,7 +227,7 @@ impl UserActor {
         let mut raw = [0u8; 32];
         OsRng.fill_bytes(&mut raw);
         let token: String = raw.iter().map(|b| format!("{b:02x}")).collect();
-        let expires_at = now_millis() + self.token_ttl.as_millis() as u64;
+        let expires_at = self.store.now() + self.token_ttl.as_millis() as u64;
         let session = Session {
             user_id: user.id,
             is_admin: user.is_admin,

@@ -14,7 +14,7 @@
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::domain::{Millis, UserId};
-use crate::storage::{codec, keys, now_millis, Store, Unit};
+use crate::storage::{codec, keys, Store, Unit};
 use blake2::{Blake2s256, Digest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -187,7 +187,7 @@ impl Idem {
             Err(e) if e.status.is_server_error() => return Err(warp::reject::custom(e)),
             Err(e) => (e.status, body_bytes(&e.body())),
         };
-        let created_at = now_millis();
+        let created_at = store.now();
         let record = Record {
             fingerprint,
             status: status.as_u16(),

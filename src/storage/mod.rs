@@ -63,6 +63,9 @@ struct Inner {
     head: tokio::sync::watch::Receiver<u64>,
     /// sled's data file, which carries its exclusive lock: `close` waits until the lock is free.
     lock_file: PathBuf,
+    /// How far tests have moved this store's clock forward (see [`Store::advance_clock`]).
+    #[cfg(feature = "test-hooks")]
+    skew_millis: std::sync::atomic::AtomicU64,
 }
 
 pub fn now_millis() -> u64 {
@@ -94,8 +97,32 @@ impl Store {
                 thread: Mutex::new(Some(thread)),
                 head,
                 lock_file: dir.join("db"),
+                #[cfg(feature = "test-hooks")]
+                skew_millis: Default::default(),
             }),
         })
+    }
+
+    /// The time by which records are stamped and deadlines (holds, sessions) judged: the wall
+    /// clock, which tests may move forward instead of waiting for it.
+    pub fn now(&self) -> crate::domain::Millis {
+        let now = now_millis();
+        #[cfg(feature = "test-hooks")]
+        let now = now
+            + self
+                .inner
+                .skew_millis
+                .load(std::sync::atomic::Ordering::Relaxed);
+        now
+    }
+
+    /// Moves this store's clock (and only this store's) forward, so a test can make deadlines
+    /// pass at a moment of its choosing instead of racing a short real one.
+    #[cfg(feature = "test-hooks")]
+    pub fn advance_clock(&self, by: Duration) {
+        self.inner
+            .skew_millis
+            .fetch_add(by.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Queues `unit`; the returned receiver resolves when it is durable.

@@ -3,7 +3,6 @@
 
 use crate::helpers::*;
 use reqwest::StatusCode;
-use std::time::Duration;
 use trolley::actors::cart::CrashPlan;
 
 /// Two products in one cart, and the checkout set to crash after selling the first.
@@ -40,17 +39,13 @@ async fn a_cart_actor_that_dies_mid_checkout_finishes_it_when_restarted() {
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
 
     // The supervisor restarts the actor, which resumes the checkout before anything else.
-    eventually(
-        Duration::from_secs(15),
-        "the checkout to complete",
-        || async {
-            let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
-            if r.status() != StatusCode::OK {
-                return None;
-            }
-            (json_of(r).await["status"] == "checked_out").then_some(())
-        },
-    )
+    eventually(PATIENCE, "the checkout to complete", || async {
+        let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
+        if r.status() != StatusCode::OK {
+            return None;
+        }
+        (json_of(r).await["status"] == "checked_out").then_some(())
+    })
     .await;
     assert_sold_once(&app, &token, cart, products).await;
     // Retrying the checkout does not sell again.
@@ -70,7 +65,7 @@ async fn a_checkout_interrupted_until_shutdown_is_finished_at_the_next_start() {
     let (app, token, cart, products) = cart_about_to_crash(restarts).await;
     let r = app.checkout(&token, cart).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
-    eventually(Duration::from_secs(15), "every injected crash", || async {
+    eventually(PATIENCE, "every injected crash", || async {
         (app.actors().hooks.crashes_left() == 0).then_some(())
     })
     .await;

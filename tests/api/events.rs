@@ -1,7 +1,6 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 impl TestApp {
     /// Events after `after`, as `(type, data)`.
@@ -174,7 +173,7 @@ async fn read_events(resp: &mut reqwest::Response, n: usize) -> Vec<(u64, String
     let mut buf = String::new();
     let mut out = Vec::new();
     while out.len() < n {
-        let chunk = tokio::time::timeout(Duration::from_secs(15), resp.chunk())
+        let chunk = tokio::time::timeout(PATIENCE, resp.chunk())
             .await
             .expect("an event in time")
             .unwrap()
@@ -260,7 +259,7 @@ async fn sales_stats_follow_the_log() {
         }
         app.checkout(&token, cart).await;
     }
-    let tea_stats = eventually(Duration::from_secs(15), "tea stats", || async {
+    let tea_stats = eventually(PATIENCE, "tea stats", || async {
         let s = json_of(app.get(&format!("/products/{tea}/stats"), None).await).await;
         (s["units_sold"] == 6).then_some(s)
     })
@@ -268,7 +267,7 @@ async fn sales_stats_follow_the_log() {
     assert_eq!(tea_stats["orders"], 3);
     assert_eq!(tea_stats["cart_adds"], 3);
     assert_eq!(tea_stats["units_added"], 6);
-    let top = eventually(Duration::from_secs(15), "top sellers", || async {
+    let top = eventually(PATIENCE, "top sellers", || async {
         let t = json_of(app.get("/stats/top?limit=5", None).await).await;
         (t["items"][1]["units_sold"] == 5).then_some(t)
     })
@@ -308,7 +307,7 @@ async fn a_failing_projection_is_retried_without_losing_its_place() {
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 4).await;
     app.checkout(&token, cart).await;
-    let s = eventually(Duration::from_secs(15), "stats after failures", || async {
+    let s = eventually(PATIENCE, "stats after failures", || async {
         let s = json_of(app.get(&format!("/products/{tea}/stats"), None).await).await;
         (s["units_sold"] == 4).then_some(s)
     })
@@ -333,7 +332,7 @@ async fn deleted_projection_data_is_rebuilt_from_the_log() {
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 3).await;
     app.checkout(&token, cart).await;
-    let expected = eventually(Duration::from_secs(15), "stats", || async {
+    let expected = eventually(PATIENCE, "stats", || async {
         let s = json_of(app.get(&format!("/products/{tea}/stats"), None).await).await;
         (s["units_sold"] == 3).then_some(s)
     })
@@ -353,7 +352,7 @@ async fn deleted_projection_data_is_rebuilt_from_the_log() {
         assert_eq!(gone["units_sold"], 0);
     }
     let app = app.restart().await;
-    let rebuilt = eventually(Duration::from_secs(15), "rebuilt stats", || async {
+    let rebuilt = eventually(PATIENCE, "rebuilt stats", || async {
         let s = json_of(app.get(&format!("/products/{tea}/stats"), None).await).await;
         (s["units_sold"] == 3).then_some(s)
     })

@@ -1,19 +1,22 @@
-//! Hold expiry with a short TTL, synchronised by polling the API with a deadline.
+//! Hold expiry. Holds never lapse on their own during a test (the TTL is a minute); a test
+//! makes them lapse by moving the app's clock past the TTL, then polls the API until the
+//! reaper (which sweeps every 5 s at this TTL) has released them.
 
 use crate::helpers::*;
 use reqwest::StatusCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-const TTL: Duration = Duration::from_millis(300);
-const PATIENCE: Duration = Duration::from_secs(15);
+const TTL: Duration = Duration::from_secs(60);
 
-async fn short_ttl_app() -> TestApp {
+async fn expiring_app() -> TestApp {
     spawn_app_with(|c| c.hold_ttl = TTL).await
 }
 
-/// Waits until nothing of `product` is reserved any more.
+/// Moves the clock past every hold taken so far and waits until the reaper has released
+/// `product`'s holds.
 async fn holds_lapse(app: &TestApp, product: u64) {
+    app.advance_clock(TTL + Duration::from_secs(1));
     eventually(PATIENCE, "holds to expire", || async {
         (stock_of(app, product).await.1 == 0).then_some(())
     })
@@ -22,7 +25,7 @@ async fn holds_lapse(app: &TestApp, product: u64) {
 
 #[tokio::test]
 async fn an_idle_carts_hold_expires_and_its_line_stays_unreserved() {
-    let app = short_ttl_app().await;
+    let app = expiring_app().await;
     let admin = app.admin_token().await;
     let tea = app.create_product(&admin, "Tea", 250, 5).await;
     let (_, token) = app.signup("nia").await;
@@ -43,7 +46,7 @@ async fn an_idle_carts_hold_expires_and_its_line_stays_unreserved() {
 
 #[tokio::test]
 async fn checkout_re_reserves_an_expired_hold_or_answers_409() {
-    let app = short_ttl_app().await;
+    let app = expiring_app().await;
     let admin = app.admin_token().await;
     let tea = app.create_product(&admin, "Tea", 250, 3).await;
     let (_, a) = app.signup("omar").await;
@@ -74,7 +77,7 @@ async fn checkout_re_reserves_an_expired_hold_or_answers_409() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_carts_racing_for_the_last_units_at_checkout_never_oversell() {
-    let app = Arc::new(short_ttl_app().await);
+    let app = Arc::new(expiring_app().await);
     let admin = app.admin_token().await;
     let tea = app.create_product(&admin, "Tea", 250, 2).await;
     let (_, a) = app.signup("quin").await;
@@ -97,7 +100,7 @@ async fn two_carts_racing_for_the_last_units_at_checkout_never_oversell() {
 
 #[tokio::test]
 async fn holds_expire_after_a_restart_even_if_nobody_touches_the_cart() {
-    let app = spawn_app_with(|c| c.hold_ttl = Duration::from_secs(1)).await;
+    let app = expiring_app().await;
     let admin = app.admin_token().await;
     let tea = app.create_product(&admin, "Tea", 250, 5).await;
     let (_, token) = app.signup("sia").await;
@@ -115,8 +118,8 @@ async fn holds_expire_after_a_restart_even_if_nobody_touches_the_cart() {
 async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
     use trolley::domain::{CartId, Hold, ProductId};
     use trolley::storage::keys;
-    // Activity renews other holds at most every TTL/20 (here 500 ms).
-    let app = spawn_app_with(|c| c.hold_ttl = Duration::from_secs(10)).await;
+    // Activity renews other holds at most every TTL/20 (here 3 s).
+    let app = expiring_app().await;
     let admin = app.admin_token().await;
     let tea = app.create_product(&admin, "Tea", 250, 100).await;
     let cake = app.create_product(&admin, "Cake", 100, 100).await;
@@ -127,9 +130,9 @@ async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
     let tea_hold = || store.get::<Hold>(&keys::hold(ProductId(tea), CartId(cart)));
     let first = tea_hold().unwrap().unwrap().expires_at;
 
-    // Let the clock move past the renewal interval (not synchronisation).
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let before_activity = trolley::storage::now_millis();
+    // Move past the renewal interval, not yet past the TTL.
+    app.advance_clock(TTL / 10);
+    let before_activity = store.now();
     app.add(&token, cart, cake, 1).await;
     // The touch was sent before the reply; once the inventory has answered a later request
     // and the store has applied what was queued before, it is visible.
@@ -137,5 +140,5 @@ async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
     store.barrier().await.unwrap();
     let touched = tea_hold().unwrap().unwrap().expires_at;
     assert!(touched > first, "deadline moved: {first} -> {touched}");
-    assert!(touched >= before_activity + 10_000);
+    assert!(touched >= before_activity + TTL.as_millis() as u64);
 }

@@ -68,6 +68,11 @@ impl TestApp {
         &self.app.as_ref().expect("app running").actors
     }
 
+    /// Moves this app's clock forward (hold and session deadlines), instead of waiting.
+    pub fn advance_clock(&self, by: Duration) {
+        self.actors().store.advance_clock(by);
+    }
+
     /// Stops the app gracefully and starts it again on the same data dir and port 0.
     pub async fn restart(mut self) -> TestApp {
         self.app.take().expect("app running").shutdown().await;
@@ -259,6 +264,11 @@ impl TestApp {
         json_of(r).await["items"].as_array().unwrap().clone()
     }
 }
+
+/// How long a test waits for something the server does on its own schedule before failing:
+/// generous, since it only runs out when the test fails anyway, and a loaded 2-core machine
+/// can be slow.
+pub const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Polls `probe` until it returns `Some`, failing the test after `within`. For effects that
 /// happen on the server's own schedule (hold expiry, actor restarts); never a fixed sleep.

@@ -206,7 +206,7 @@ async fn records_past_their_retention_are_purged_and_the_key_is_new_again() {
         .write(Unit::default().put(keys::idempotency_by_time(0, &record), Vec::new()))
         .await
         .unwrap();
-    eventually(std::time::Duration::from_secs(15), "the purge", || async {
+    eventually(PATIENCE, "the purge", || async {
         (!store.contains(&record).unwrap()).then_some(())
     })
     .await;

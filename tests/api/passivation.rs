@@ -27,8 +27,9 @@ async fn idle_actors_stop_and_come_back_with_their_state() {
         }
         v
     };
-    assert!(live_carts(&app).await > 0);
-    eventually(Duration::from_secs(15), "carts to passivate", || async {
+    // (Whether any is still live at this point depends on the machine's speed; that they all
+    // come back unchanged after all have passivated is the point.)
+    eventually(PATIENCE, "carts to passivate", || async {
         (live_carts(&app).await == 0).then_some(())
     })
     .await;
