@@ -381,6 +381,10 @@ impl CartActor {
 
     async fn checkout(&self, state: &mut CartState, user: UserId) -> Result<Order, Error> {
         let cart = &mut state.cart;
+        if cart.pending_checkout_for(user)?.is_some() {
+            // A retry of a checkout that did not finish: the same order, never a second one.
+            return self.finish_checkout(state).await;
+        }
         cart.ensure_changeable_by(user)?;
         let order_id = OrderId(self.store.next_id()?);
         let next = cart.begin_checkout(order_id, self.store.now())?;
@@ -649,7 +653,15 @@ impl Actor for CartActor {
                 let _ = reply.send(result);
             }
             CartMsg::Checkout { user, reply } => {
-                let _ = reply.send(Box::pin(self.checkout(state, user)).await);
+                let result = Box::pin(self.checkout(state, user)).await;
+                let failed_midway = result.is_err() && state.cart.checkout_pending().is_some();
+                let _ = reply.send(result);
+                if failed_midway {
+                    // The intent is durable but this incarnation no longer knows how far the
+                    // steps got (a wait ran out): stop, and let the restart resume the same
+                    // order from what is stored, as after a crash.
+                    return Err("checkout failed after its intent was made durable".into());
+                }
             }
             CartMsg::Abandon { user, reply } => {
                 let _ = reply.send(Box::pin(self.abandon(&mut state.cart, user)).await);

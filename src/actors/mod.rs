@@ -61,6 +61,9 @@ pub enum Error {
     CartClosed(CartStatus),
     #[error("the cart is empty")]
     CartEmpty,
+    /// The cart's checkout into this order has begun and not finished.
+    #[error("a checkout into order {0} is in progress")]
+    CheckoutInProgress(crate::domain::OrderId),
     /// An actor or the store did not answer in time, or is down.
     #[error("{0} unavailable")]
     Unavailable(String),
@@ -89,6 +92,7 @@ impl From<crate::domain::CartError> for Error {
             )),
             CartError::Empty => Error::CartEmpty,
             CartError::NotInCart => Error::NotFound("cart line"),
+            CartError::CheckoutInProgress(order) => Error::CheckoutInProgress(order),
         }
     }
 }

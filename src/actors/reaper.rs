@@ -2,8 +2,13 @@
 //! expiry index) and tells each product's inventory actor to release them. The inventory actor
 //! does the release itself, so a product's holds keep a single writer; the reaper only makes
 //! sure the actor runs, even for products nobody has touched since a restart.
+//!
+//! It also makes sure every cart with an unfinished checkout has a running actor: a cart actor
+//! resumes its pending checkout when it starts, so a checkout whose actor failed (and perhaps
+//! was left stopped after too many failures) is finished within a sweep or so of becoming
+//! possible, instead of pinning its holds until somebody touches the cart.
 
-use super::{Handle, InventoryActor, InventoryMsg};
+use super::{CartActor, Handle, InventoryActor, InventoryMsg};
 use crate::storage::{keys, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::BTreeSet;
@@ -19,6 +24,8 @@ pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
 pub struct HoldReaper {
     pub store: Store,
     pub inventory: Handle<InventoryActor>,
+    /// Started for carts with an unfinished checkout, which they resume on start.
+    pub carts: Handle<CartActor>,
     /// Time between sweeps.
     pub every: Duration,
 }
@@ -58,8 +65,19 @@ impl HoldReaper {
         Ok(())
     }
 
+    /// Starts the actor of every cart whose checkout is unfinished (a no-op for live ones).
+    async fn resume_checkouts(&self) -> Result<(), ActorProcessingErr> {
+        for cart in super::cart::interrupted_checkouts(&self.store)? {
+            if let Err(e) = self.carts.actor(cart.0).await {
+                tracing::warn!(%cart, error = %e, "cannot start a cart to resume its checkout");
+            }
+        }
+        Ok(())
+    }
+
     async fn sweep(&self) -> Result<(), ActorProcessingErr> {
         self.purge_idempotency().await?;
+        self.resume_checkouts().await?;
         let due = self.store.keys_between(
             keys::EXPIRY,
             &keys::expiry_due_before(self.store.now()),

@@ -166,6 +166,7 @@ impl Actors {
         let reaper = HoldReaper {
             store: store.clone(),
             inventory: inventory.clone(),
+            carts: carts.clone(),
             every: HoldReaper::interval_for(settings.hold_ttl),
         };
         supervise_singleton(&root, reaper).await?;

@@ -49,6 +49,10 @@ pub enum CartError {
     Empty,
     #[error("the product is not in the cart")]
     NotInCart,
+    /// A checkout into this order has begun and not finished: the cart must not change under
+    /// it, and only finishing that same checkout moves it on.
+    #[error("a checkout into order {0} is in progress")]
+    CheckoutInProgress(OrderId),
 }
 
 impl Cart {
@@ -76,13 +80,22 @@ impl Cart {
         }
     }
 
-    /// Only the owner changes a cart, and only while it is open.
+    /// Only the owner changes a cart, and only while it is open and no checkout is under way.
     pub fn ensure_changeable_by(&self, user: UserId) -> Result<(), CartError> {
+        if let Some(order) = self.pending_checkout_for(user)? {
+            return Err(CartError::CheckoutInProgress(order));
+        }
+        Ok(())
+    }
+
+    /// For the owner of an open cart: the order of a checkout begun and not finished, which a
+    /// checkout request must resume rather than begin anew.
+    pub fn pending_checkout_for(&self, user: UserId) -> Result<Option<OrderId>, CartError> {
         if self.user_id != user {
             return Err(CartError::NotFound);
         }
         match self.status {
-            CartStatus::Open => Ok(()),
+            CartStatus::Open => Ok(self.checkout_pending()),
             closed => Err(CartError::Closed(closed)),
         }
     }
@@ -236,6 +249,17 @@ mod tests {
         let c = cart().with_line(ProductId(3), 1, 0);
         let begun = c.begin_checkout(OrderId(9), 1).unwrap();
         assert_eq!(begun.checkout_pending(), Some(OrderId(9)));
+        // Under way, the cart refuses changes and a checkout request resumes the same order.
+        assert_eq!(
+            begun.ensure_changeable_by(UserId(1)),
+            Err(CartError::CheckoutInProgress(OrderId(9)))
+        );
+        assert_eq!(begun.pending_checkout_for(UserId(1)), Ok(Some(OrderId(9))));
+        assert_eq!(
+            begun.pending_checkout_for(UserId(2)),
+            Err(CartError::NotFound)
+        );
+        assert_eq!(c.pending_checkout_for(UserId(1)), Ok(None));
         assert_eq!(begun.abort_checkout(2).checkout_pending(), None);
         let done = begun.closed(CartStatus::CheckedOut, 3);
         assert_eq!(done.checkout_pending(), None);

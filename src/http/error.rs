@@ -115,6 +115,14 @@ impl From<Error> for ApiError {
                 format!("the cart is {} and can no longer change", json!(status)),
             ),
             Error::CartEmpty => ApiError::new(S::CONFLICT, "cart_empty", e.to_string()),
+            Error::CheckoutInProgress(order) => ApiError::new(
+                S::CONFLICT,
+                "checkout_in_progress",
+                format!(
+                    "a checkout into order {order} is in progress; retry the checkout to finish it"
+                ),
+            )
+            .with("order_id", json!(order)),
             Error::Unavailable(what) => {
                 tracing::warn!(%what, "answering 503");
                 ApiError::new(

@@ -66,6 +66,16 @@ struct Inner {
     /// How far tests have moved this store's clock forward (see [`Store::advance_clock`]).
     #[cfg(feature = "test-hooks")]
     skew_millis: std::sync::atomic::AtomicU64,
+    /// Writes a test wants to fail (see [`Store::fail_writes_putting`]).
+    #[cfg(feature = "test-hooks")]
+    injected: Mutex<Option<InjectedFailure>>,
+}
+
+/// Fails the next `times` units that put `key`, as a store I/O error, without writing them.
+#[cfg(feature = "test-hooks")]
+struct InjectedFailure {
+    key: Vec<u8>,
+    times: usize,
 }
 
 pub fn now_millis() -> u64 {
@@ -99,6 +109,8 @@ impl Store {
                 lock_file: dir.join("db"),
                 #[cfg(feature = "test-hooks")]
                 skew_millis: Default::default(),
+                #[cfg(feature = "test-hooks")]
+                injected: Mutex::new(None),
             }),
         })
     }
@@ -125,9 +137,43 @@ impl Store {
             .fetch_add(by.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Makes the next `times` units that put `key` fail with an I/O error, unwritten: a
+    /// precise way for a test to fail one chosen step of a multi-step operation.
+    #[cfg(feature = "test-hooks")]
+    pub fn fail_writes_putting(&self, key: Vec<u8>, times: usize) {
+        if let Ok(mut injected) = self.inner.injected.lock() {
+            *injected = Some(InjectedFailure { key, times });
+        }
+    }
+
+    /// Whether a test asked for `unit` to fail (and counts it).
+    #[cfg(feature = "test-hooks")]
+    fn injected_failure(&self, unit: &Unit) -> bool {
+        let Ok(mut injected) = self.inner.injected.lock() else {
+            return false;
+        };
+        let Some(plan) = injected.as_mut() else {
+            return false;
+        };
+        let hit = plan.times > 0
+            && unit
+                .ops
+                .iter()
+                .any(|op| matches!(op, Op::Put(k, _) if *k == plan.key));
+        if hit {
+            plan.times -= 1;
+        }
+        hit
+    }
+
     /// Queues `unit`; the returned receiver resolves when it is durable.
     pub fn submit(&self, unit: Unit) -> Pending {
         let (reply, pending) = oneshot::channel();
+        #[cfg(feature = "test-hooks")]
+        if self.injected_failure(&unit) {
+            let _ = reply.send(Err(StorageError::Io("failure injected by a test".into())));
+            return pending;
+        }
         // If the writer is gone the reply sender is dropped with the request, and the waiter
         // sees `WriterGone`.
         let _ = self.inner.tx.send(writer::Request::Write(unit, reply));

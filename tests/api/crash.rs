@@ -77,3 +77,41 @@ async fn a_checkout_interrupted_until_shutdown_is_finished_at_the_next_start() {
     // Start-up resumed the checkout before the app answered anything.
     assert_sold_once(&app, &token, cart, products).await;
 }
+
+#[tokio::test]
+async fn a_checkout_whose_step_fails_after_its_intent_is_resumed_into_the_same_single_order() {
+    use trolley::domain::{CartId, ProductId};
+    use trolley::storage::keys;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let cake = app.create_product(&admin, "Cake", 400, 10).await;
+    let (_, token) = app.signup("ulla").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 3).await;
+    app.add(&token, cart, cake, 2).await;
+    // The checkout's intent becomes durable, then securing the cake's hold fails.
+    app.actors()
+        .store
+        .fail_writes_putting(keys::hold(ProductId(cake), CartId(cart)), 1);
+
+    let r = app.checkout(&token, cart).await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    // The cart's actor stops rather than serve with a half-done checkout; its successor
+    // resumes the same order, with nobody touching the cart.
+    eventually(PATIENCE, "the checkout to be resumed", || async {
+        let orders = app.orders(&token).await;
+        (!orders.is_empty()).then_some(())
+    })
+    .await;
+    assert_sold_once(&app, &token, cart, [tea, cake]).await;
+    // A retry by the client now finds the cart checked out: no second order, no second sale.
+    assert_error(
+        app.checkout(&token, cart).await,
+        StatusCode::CONFLICT,
+        "cart_closed",
+    )
+    .await;
+    assert_sold_once(&app, &token, cart, [tea, cake]).await;
+}
