@@ -64,6 +64,9 @@ pub enum Error {
     /// The cart's checkout into this order has begun and not finished.
     #[error("a checkout into order {0} is in progress")]
     CheckoutInProgress(crate::domain::OrderId),
+    /// Refused at once because a bounded queue is full (e.g. password hashing); retry soon.
+    #[error("{0} is overloaded")]
+    Overloaded(&'static str),
     /// An actor or the store did not answer in time, or is down.
     #[error("{0} unavailable")]
     Unavailable(String),

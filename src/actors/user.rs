@@ -8,6 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2s256, Digest};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -15,6 +16,30 @@ use tokio::sync::Semaphore;
 /// Hashes running at once. Each takes 19 MiB and a core for tens of milliseconds; more in
 /// parallel than the machine has cores only adds memory and latency.
 static HASH_PERMITS: Semaphore = Semaphore::const_new(4);
+/// Hashes running or waiting at most. Beyond it a request is refused at once (503 with
+/// `Retry-After`) instead of queueing behind work that would outlast its call timeout.
+const HASH_QUEUE: usize = 32;
+static HASH_QUEUED: AtomicUsize = AtomicUsize::new(0);
+
+/// A place in the hashing queue, given back on drop.
+struct Queued;
+
+impl Queued {
+    fn take() -> Option<Self> {
+        HASH_QUEUED
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < HASH_QUEUE).then_some(n + 1)
+            })
+            .ok()
+            .map(|_| Queued)
+    }
+}
+
+impl Drop for Queued {
+    fn drop(&mut self) {
+        HASH_QUEUED.fetch_sub(1, Ordering::AcqRel);
+    }
+}
 
 /// argon2id with the OWASP minimum: 19 MiB, 2 iterations, parallelism 1.
 fn argon2() -> Argon2<'static> {
@@ -26,6 +51,7 @@ fn argon2() -> Argon2<'static> {
 async fn off_thread<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, Error> {
+    let _queued = Queued::take().ok_or(Error::Overloaded("password hashing"))?;
     let _permit = HASH_PERMITS
         .acquire()
         .await

@@ -123,6 +123,16 @@ impl From<Error> for ApiError {
                 ),
             )
             .with("order_id", json!(order)),
+            Error::Overloaded(what) => {
+                tracing::warn!(%what, "overloaded; answering 503");
+                let mut e = ApiError::new(
+                    S::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the service is busy; retry in a moment",
+                );
+                e.retry_after = Some(1);
+                e
+            }
             Error::Unavailable(what) => {
                 tracing::warn!(%what, "answering 503");
                 ApiError::new(

@@ -2,7 +2,7 @@
 
 use super::auth::{caller, Caller};
 use super::error::ApiError;
-use super::ratelimit::{login_keys, LoginLimiter};
+use super::ratelimit::{LoginKeys, LoginLimiter};
 use super::{body, created, ok, with_actors};
 use crate::actors::{user, Actors, Error, UserMsg};
 use crate::domain::{rfc3339, Password, Username};
@@ -62,11 +62,13 @@ async fn login(
     addr: Option<std::net::SocketAddr>,
     body: Credentials,
 ) -> Result<warp::reply::Response, Rejection> {
-    let keys = login_keys(&body.username, addr);
-    limiter.check(&keys).map_err(ApiError::rate_limited)?;
+    let keys = LoginKeys::new(&body.username, addr.map(|a| a.ip()));
+    // Counted before the password is checked, so concurrent guesses cannot overtake the limit.
+    limiter.try_acquire(&keys).map_err(ApiError::rate_limited)?;
     let result = user::login(&actors.users, &actors.store, &body.username, body.password).await;
-    if matches!(result, Err(Error::InvalidCredentials)) {
-        limiter.record_failure(&keys);
+    if !matches!(result, Err(Error::InvalidCredentials)) {
+        // Only a wrong password costs an attempt.
+        limiter.release(&keys);
     }
     let ok_login = result?;
     Ok(ok(&json!({

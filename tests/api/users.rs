@@ -262,7 +262,7 @@ async fn an_expired_token_is_401() {
 async fn repeated_failed_logins_are_throttled_with_retry_after() {
     let app = spawn_app().await;
     app.register("mallory", PASSWORD).await;
-    for _ in 0..trolley::http::ratelimit::PER_USERNAME {
+    for _ in 0..trolley::http::ratelimit::PER_USERNAME_AND_ADDRESS {
         let r = app.login("mallory", "wrong-password").await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     }
@@ -275,11 +275,50 @@ async fn repeated_failed_logins_are_throttled_with_retry_after() {
         .unwrap();
     assert!((1..=60).contains(&retry));
     assert_error(r, StatusCode::TOO_MANY_REQUESTS, "rate_limited").await;
-    // Even the right password waits: the name is locked for the window.
+    // From this address even the right password waits for the window...
     let r = app.login("mallory", PASSWORD).await;
     assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // ...but the owner logging in from elsewhere is not locked out by someone else's guesses.
+    let elsewhere = reqwest::Client::builder()
+        .local_address("127.0.0.2".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let r = elsewhere
+        .post(app.url("/login"))
+        .json(&serde_json::json!({ "username": "mallory", "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     // Other users are unaffected.
     app.signup("trent").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_burst_of_concurrent_bad_logins_gets_only_the_limit_of_password_checks() {
+    use trolley::http::ratelimit::PER_USERNAME_AND_ADDRESS;
+    let app = std::sync::Arc::new(spawn_app().await);
+    app.register("oscar", PASSWORD).await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        let app = app.clone();
+        tasks.spawn(async move { app.login("oscar", "wrong-password").await.status() });
+    }
+    let mut statuses = std::collections::BTreeMap::new();
+    while let Some(s) = tasks.join_next().await {
+        *statuses.entry(s.unwrap().as_u16()).or_insert(0u32) += 1;
+    }
+    // Every 401 is one real password check; the rest were refused before any hashing.
+    assert_eq!(
+        statuses.get(&401).copied().unwrap_or(0),
+        PER_USERNAME_AND_ADDRESS,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.get(&429).copied().unwrap_or(0),
+        300 - PER_USERNAME_AND_ADDRESS,
+        "{statuses:?}"
+    );
 }
 
 #[tokio::test]
