@@ -149,11 +149,14 @@ impl<A: Entity> Directory<A> {
         id: u64,
         after_failure: bool,
     ) -> Result<Option<ActorRef<A::Msg>>, String> {
-        // A passivated or failed predecessor may still be finishing its queue.
-        if let Some((_, task)) = state.tasks.remove(&id) {
+        // A passivated or failed predecessor may still be finishing its queue. Until it has
+        // stopped, its task stays on record: giving up on the wait must not let the next
+        // request start a second actor for the id beside it.
+        if let Some((_, task)) = state.tasks.get_mut(&id) {
             if tokio::time::timeout(self.timeout, task).await.is_err() {
                 return Err(format!("{} {id} is still stopping", A::KIND));
             }
+            state.tasks.remove(&id);
         }
         let args = Spawn { id, after_failure };
         match Actor::spawn_linked(None, self.proto.clone(), args, myself.get_cell()).await {
@@ -489,6 +492,12 @@ impl<A: Entity> Handle<A> {
         if let Some(listed) = self.live.read().ok().and_then(|l| l.get(&id).cloned()) {
             let _ = listed.actor.cast(msg);
         }
+    }
+
+    /// The actor listed for `id` right now, if any, without starting one.
+    pub fn live_actor_id(&self, id: u64) -> Option<ActorId> {
+        let live = self.live.read().ok()?;
+        live.get(&id).map(|l| l.actor.get_id())
     }
 
     pub async fn live_count(&self) -> Result<usize, Error> {

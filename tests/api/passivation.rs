@@ -79,3 +79,40 @@ async fn requests_racing_with_passivation_are_all_served() {
     }
     assert_eq!(total, 200);
 }
+
+#[tokio::test]
+async fn an_actor_slow_to_stop_is_never_joined_by_a_second_one_for_its_id() {
+    use trolley::actors::CartMsg;
+    let app = spawn_app_with(|c| {
+        c.idle_timeout = Duration::from_millis(50);
+        c.call_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let (_, token) = app.signup("petra").await;
+    let cart = app.create_cart(&token).await;
+    // The cart's actor gets stuck, then is passivated: it cannot finish stopping.
+    let (release, stalled) = tokio::sync::oneshot::channel();
+    let actor = app.actors().carts.actor(cart).await.unwrap();
+    actor.cast(CartMsg::Stall { until: stalled }).unwrap();
+    let stuck = actor.get_id();
+    eventually(PATIENCE, "the stuck actor to be unlisted", || async {
+        let listed = app.actors().carts.live_actor_id(cart);
+        (listed != Some(stuck)).then_some(())
+    })
+    .await;
+
+    // Requests for the cart wait for the predecessor, give up (503) and keep giving up while
+    // it runs: never a successor beside it.
+    for _ in 0..3 {
+        let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
+        assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+        assert_eq!(live_carts(&app).await, 1, "one actor for the cart");
+    }
+
+    release.send(()).unwrap();
+    eventually(PATIENCE, "the cart to be served again", || async {
+        let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
+        (r.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}
