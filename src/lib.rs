@@ -41,6 +41,8 @@ pub enum StartError {
     Actors(String),
     #[error("could not set up the admin user ({0}); an existing user of that name is made admin only if TROLLEY_ADMIN_PASSWORD is its password")]
     Admin(#[from] actors::Error),
+    #[error("could not finish the checkouts a crash interrupted: {0}")]
+    Recovery(actors::Error),
     #[error("could not listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -68,7 +70,8 @@ impl App {
     pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         // Install the metrics recorder before anything records.
         telemetry::metrics();
-        let store = Store::open(&config.data_dir, config.cache_bytes)?;
+        let store = Store::open(&config.data_dir, config.cache_bytes)?
+            .with_write_timeout(config.call_timeout);
         let settings = Settings {
             call_timeout: config.call_timeout,
             token_ttl: config.token_ttl,
@@ -83,7 +86,10 @@ impl App {
             if let Some((username, password)) = admin {
                 actors::user::ensure_admin(&actors.users, &store, username, password).await?;
             }
-            let resumed = actors.recover_checkouts().await?;
+            let resumed = actors
+                .recover_checkouts()
+                .await
+                .map_err(StartError::Recovery)?;
             if resumed > 0 {
                 tracing::info!(resumed, "finished checkouts interrupted by a crash");
             }

@@ -11,7 +11,7 @@ use crate::domain::{
     CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
     Stock, StockRejected,
 };
-use crate::storage::{codec, keys, settle, Pending, StorageError, Store, Unit};
+use crate::storage::{codec, keys, Pending, StorageError, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -264,7 +264,7 @@ impl InventoryActor {
         match self.reserve(inv, cart_id, quantity, Unit::default()) {
             Ok(r) => Ok(Secured::Held(r.durable)),
             Err(refusal) => {
-                let _ = settle(refusal.logged).await;
+                let _ = self.store.settle(refusal.logged).await;
                 Err(Error::InsufficientStock {
                     product_id: inv.product.id,
                     available: refusal.available,

@@ -77,7 +77,9 @@ pub enum Error {
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {
-            StorageError::WriterGone => Error::Unavailable("store".into()),
+            StorageError::WriterGone | StorageError::TimedOut(_) => {
+                Error::Unavailable("store".into())
+            }
             other => Error::Storage(other),
         }
     }

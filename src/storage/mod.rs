@@ -2,6 +2,8 @@
 //! encoded by [`codec`], and every write going through the group-commit [`writer`].
 
 pub mod codec;
+#[cfg(feature = "test-hooks")]
+pub mod faults;
 pub mod keys;
 pub mod writer;
 
@@ -32,6 +34,9 @@ pub enum StorageError {
     /// The writer has stopped (shutdown) or did not answer.
     #[error("store writer is not running")]
     WriterGone,
+    /// A write was not confirmed durable within the store's write timeout; it may still land.
+    #[error("store write not confirmed within {0:?}")]
+    TimedOut(Duration),
     /// `close` gave up waiting for the data dir to be released.
     #[error("the data directory is still in use after closing: {0}")]
     StillInUse(String),
@@ -50,7 +55,13 @@ pub type Pending = oneshot::Receiver<Result<Committed, StorageError>>;
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
+    /// Bound on every wait in [`Store::write`] and [`Store::barrier`]: a caller is never held
+    /// longer, whatever the disk does (the outcome of a write past it is unknown).
+    write_timeout: Duration,
 }
+
+/// The write bound of a store opened without [`Store::with_write_timeout`] (offline commands).
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Inner {
     /// Readable by everyone; written only by the writer thread.
@@ -66,16 +77,9 @@ struct Inner {
     /// How far tests have moved this store's clock forward (see [`Store::advance_clock`]).
     #[cfg(feature = "test-hooks")]
     skew_millis: std::sync::atomic::AtomicU64,
-    /// Writes a test wants to fail (see [`Store::fail_writes_putting`]).
+    /// Writes a test wants to fail or hold back (see [`faults`]).
     #[cfg(feature = "test-hooks")]
-    injected: Mutex<Option<InjectedFailure>>,
-}
-
-/// Fails the next `times` units that put `key`, as a store I/O error, without writing them.
-#[cfg(feature = "test-hooks")]
-struct InjectedFailure {
-    key: Vec<u8>,
-    times: usize,
+    faults: faults::Faults,
 }
 
 pub fn now_millis() -> u64 {
@@ -110,8 +114,9 @@ impl Store {
                 #[cfg(feature = "test-hooks")]
                 skew_millis: Default::default(),
                 #[cfg(feature = "test-hooks")]
-                injected: Mutex::new(None),
+                faults: Default::default(),
             }),
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
         })
     }
 
@@ -137,52 +142,49 @@ impl Store {
             .fetch_add(by.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Makes the next `times` units that put `key` fail with an I/O error, unwritten: a
-    /// precise way for a test to fail one chosen step of a multi-step operation.
+    /// Makes the next `times` units that put a key starting with `prefix` fail with an I/O
+    /// error, unwritten: a precise way for a test to fail one chosen step of an operation.
     #[cfg(feature = "test-hooks")]
-    pub fn fail_writes_putting(&self, key: Vec<u8>, times: usize) {
-        if let Ok(mut injected) = self.inner.injected.lock() {
-            *injected = Some(InjectedFailure { key, times });
-        }
+    pub fn fail_writes_putting(&self, prefix: Vec<u8>, times: usize) {
+        self.inner.faults.fail(prefix, times);
     }
 
-    /// Whether a test asked for `unit` to fail (and counts it).
+    /// Holds back the next `times` units that put a key starting with `prefix` until the
+    /// returned guard is released (or dropped): a disk that stalls for chosen writes.
     #[cfg(feature = "test-hooks")]
-    fn injected_failure(&self, unit: &Unit) -> bool {
-        let Ok(mut injected) = self.inner.injected.lock() else {
-            return false;
-        };
-        let Some(plan) = injected.as_mut() else {
-            return false;
-        };
-        let hit = plan.times > 0
-            && unit
-                .ops
-                .iter()
-                .any(|op| matches!(op, Op::Put(k, _) if *k == plan.key));
-        if hit {
-            plan.times -= 1;
-        }
-        hit
+    pub fn hold_writes_putting(&self, prefix: Vec<u8>, times: usize) -> faults::Held {
+        self.inner.faults.hold(prefix, times)
     }
 
     /// Queues `unit`; the returned receiver resolves when it is durable.
     pub fn submit(&self, unit: Unit) -> Pending {
         let (reply, pending) = oneshot::channel();
         #[cfg(feature = "test-hooks")]
-        if self.injected_failure(&unit) {
-            let _ = reply.send(Err(StorageError::Io("failure injected by a test".into())));
+        let Some((unit, reply)) = self.inner.faults.intercept(unit, reply, &self.inner.tx) else {
             return pending;
-        }
+        };
         // If the writer is gone the reply sender is dropped with the request, and the waiter
         // sees `WriterGone`.
         let _ = self.inner.tx.send(writer::Request::Write(unit, reply));
         pending
     }
 
-    /// Writes `unit` and waits until it is durable.
+    /// This store with every write wait bounded by `timeout` (the app's call timeout).
+    pub fn with_write_timeout(mut self, timeout: Duration) -> Self {
+        self.write_timeout = timeout;
+        self
+    }
+
+    /// Writes `unit` and waits (bounded) until it is durable.
     pub async fn write(&self, unit: Unit) -> Result<Committed, StorageError> {
-        settle(self.submit(unit)).await
+        self.settle(self.submit(unit)).await
+    }
+
+    /// Waits for a submitted unit, at most the store's write timeout.
+    pub async fn settle(&self, pending: Pending) -> Result<Committed, StorageError> {
+        tokio::time::timeout(self.write_timeout, settle(pending))
+            .await
+            .unwrap_or(Err(StorageError::TimedOut(self.write_timeout)))
     }
 
     /// Resolves once everything submitted before it has been applied, so a reader that

@@ -152,3 +152,31 @@ async fn actor_failures_during_load_cost_only_that_actors_requests() {
         assert_eq!(acknowledged[&cart], 40);
     }
 }
+
+#[tokio::test]
+async fn a_stalled_disk_costs_a_bounded_503_and_the_write_lands_once_it_recovers() {
+    use trolley::storage::keys;
+    let app = spawn_app_with(|c| c.call_timeout = Duration::from_secs(1)).await;
+    let (_, token) = app.signup("vera").await;
+    // The disk stalls for new users and new carts.
+    let users = app
+        .actors()
+        .store
+        .hold_writes_putting(keys::USERS.to_vec(), 1);
+    let carts = app.actors().store.hold_writes_putting(b"c/".to_vec(), 1);
+
+    let r = app.register("wanda", PASSWORD).await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    let r = app
+        .post_json("/carts", Some(&token), &serde_json::json!({}))
+        .await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+
+    // The outcome was unknown, not failed: once the disk answers, the registration is there.
+    users.release();
+    carts.release();
+    eventually(PATIENCE, "the held registration to land", || async {
+        (app.login("wanda", PASSWORD).await.status() == StatusCode::OK).then_some(())
+    })
+    .await;
+}

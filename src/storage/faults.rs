@@ -1,0 +1,111 @@
+//! Test-only fault injection at the store's front door (the `test-hooks` feature): fail or
+//! hold back the units that put a key with a chosen prefix, so a test can break exactly one
+//! step of a multi-step operation, or make the disk look slow, without touching the writer.
+
+use super::{writer::Request, Op, StorageError, Unit};
+use std::sync::{mpsc, Mutex};
+use tokio::sync::{oneshot, watch};
+
+/// What happens to a matching unit.
+enum Action {
+    /// Answered at once with an I/O error, unwritten.
+    Fail,
+    /// Handed to the writer only once the test releases it.
+    Hold(watch::Receiver<bool>),
+}
+
+struct Plan {
+    prefix: Vec<u8>,
+    /// Matching units still to intercept.
+    times: usize,
+    action: Action,
+}
+
+/// The plans in force; a unit meets the first one that matches it.
+#[derive(Default)]
+pub(super) struct Faults {
+    plans: Mutex<Vec<Plan>>,
+}
+
+/// Releases the units held back by [`super::Store::hold_writes_putting`], when told or dropped.
+pub struct Held(watch::Sender<bool>);
+
+impl Held {
+    pub fn release(self) {}
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.send_replace(true);
+    }
+}
+
+impl Faults {
+    pub(super) fn fail(&self, prefix: Vec<u8>, times: usize) {
+        self.set(prefix, times, Action::Fail);
+    }
+
+    pub(super) fn hold(&self, prefix: Vec<u8>, times: usize) -> Held {
+        let (tx, rx) = watch::channel(false);
+        self.set(prefix, times, Action::Hold(rx));
+        Held(tx)
+    }
+
+    fn set(&self, prefix: Vec<u8>, times: usize, action: Action) {
+        if let Ok(mut plans) = self.plans.lock() {
+            plans.retain(|p| p.times > 0);
+            plans.push(Plan {
+                prefix,
+                times,
+                action,
+            });
+        }
+    }
+
+    /// Takes over `unit` if a plan matches it; otherwise gives it back to be written.
+    pub(super) fn intercept(
+        &self,
+        unit: Unit,
+        reply: oneshot::Sender<Result<super::Committed, StorageError>>,
+        writer: &mpsc::Sender<Request>,
+    ) -> Option<(
+        Unit,
+        oneshot::Sender<Result<super::Committed, StorageError>>,
+    )> {
+        let action = {
+            let Ok(mut plans) = self.plans.lock() else {
+                return Some((unit, reply));
+            };
+            let Some(p) = plans
+                .iter_mut()
+                .find(|p| p.times > 0 && matches(&unit, &p.prefix))
+            else {
+                return Some((unit, reply));
+            };
+            p.times -= 1;
+            match &p.action {
+                Action::Fail => None,
+                Action::Hold(rx) => Some(rx.clone()),
+            }
+        };
+        match action {
+            None => {
+                let _ = reply.send(Err(StorageError::Io("failure injected by a test".into())));
+            }
+            Some(mut released) => {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    let _ = released.wait_for(|r| *r).await;
+                    let _ = writer.send(Request::Write(unit, reply));
+                });
+            }
+        }
+        None
+    }
+}
+
+fn matches(unit: &Unit, prefix: &[u8]) -> bool {
+    unit.ops
+        .iter()
+        .any(|op| matches!(op, Op::Put(k, _) if k.starts_with(prefix)))
+}
