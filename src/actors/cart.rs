@@ -264,7 +264,8 @@ impl CartActor {
             state.held_until.insert(product_id, reservation.expires_at);
         }
         // Activity on the cart keeps its other holds alive too (the changed one was just
-        // renewed by the reservation).
+        // renewed by the reservation). A product's actor may have been passivated while the
+        // hold lasts (the idle timeout can be shorter than the hold TTL): `send` starts it.
         let now = self.store.now();
         if now.saturating_sub(state.touched_at) >= self.touch_every.as_millis() as u64 {
             state.touched_at = now;
@@ -277,9 +278,15 @@ impl CartActor {
             {
                 if let Some(until) = state.held_until.get_mut(&line.product_id) {
                     if *until > now {
-                        *until = renewed;
-                        self.inventory
-                            .cast_if_live(line.product_id.0, InventoryMsg::Touch { cart_id });
+                        let touch = InventoryMsg::Touch { cart_id };
+                        match self.inventory.send(line.product_id.0, touch).await {
+                            Ok(()) => *until = renewed,
+                            // The change itself is durable; only this renewal is lost.
+                            Err(e) => tracing::warn!(
+                                %cart_id, product_id = %line.product_id, error = %e,
+                                "could not renew a hold; it keeps its earlier deadline"
+                            ),
+                        }
                     }
                 }
             }

@@ -467,23 +467,29 @@ impl<A: Entity> Handle<A> {
         msg: impl FnOnce(RpcReplyPort<R>) -> A::Msg,
     ) -> Result<R, Error> {
         let (tx, rx) = ractor::concurrency::oneshot();
-        let mut msg = msg(tx.into());
+        self.send(id, msg(tx.into())).await?;
+        match tokio::time::timeout(self.timeout, rx).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(_)) => Err(Error::Unavailable(format!("{} stopped", A::KIND))),
+            Err(_) => Err(Error::Unavailable(format!("{} timed out", A::KIND))),
+        }
+    }
+
+    /// Delivers `msg` to the actor of `id`, starting it from storage if it is not running
+    /// (passivated, or never started), without waiting for it to be handled. A message the
+    /// actor refused because it had begun stopping goes to its successor instead.
+    pub async fn send(&self, id: u64, mut msg: A::Msg) -> Result<(), Error> {
         let mut attempts = 0;
         loop {
             let actor = self.actor(id).await?;
             match actor.send_message(msg) {
-                Ok(()) => break,
+                Ok(()) => return Ok(()),
                 Err(ractor::MessagingErr::SendErr(undelivered)) if attempts < 3 => {
                     attempts += 1;
                     msg = undelivered;
                 }
                 Err(_) => return Err(Error::Unavailable(format!("{} is not running", A::KIND))),
             }
-        }
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(Error::Unavailable(format!("{} stopped", A::KIND))),
-            Err(_) => Err(Error::Unavailable(format!("{} timed out", A::KIND))),
         }
     }
 

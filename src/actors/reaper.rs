@@ -1,7 +1,8 @@
 //! The reaper: on a timer, purges idempotency records past their retention, and finds holds whose deadline has passed (a range scan of the
 //! expiry index) and tells each product's inventory actor to release them. The inventory actor
 //! does the release itself, so a product's holds keep a single writer; the reaper only makes
-//! sure the actor runs, even for products nobody has touched since a restart.
+//! sure the actor runs, even for products nobody has touched since a restart. It also deletes
+//! expired login sessions, a slice of the session records per tick.
 //!
 //! It also makes sure every cart with an unfinished checkout has a running actor: a cart actor
 //! resumes its pending checkout when it starts, so a checkout whose actor failed (and perhaps
@@ -9,6 +10,7 @@
 //! possible, instead of pinning its holds until somebody touches the cart.
 
 use super::{CartActor, Handle, InventoryActor, InventoryMsg};
+use crate::domain::Session;
 use crate::storage::{keys, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::BTreeSet;
@@ -16,6 +18,9 @@ use std::time::Duration;
 
 /// Most index entries looked at per tick; the rest wait for the next one.
 const MAX_PER_TICK: usize = 10_000;
+/// Session records looked at per tick. Sessions are keyed by token hash, not by age, so the
+/// purge walks all of them a slice at a time (a million sessions: one pass per 1,000 ticks).
+const SESSIONS_PER_TICK: usize = 1_000;
 
 /// How long an `Idempotency-Key` and its response are remembered.
 pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
@@ -75,7 +80,42 @@ impl HoldReaper {
         Ok(())
     }
 
-    async fn sweep(&self) -> Result<(), ActorProcessingErr> {
+    /// Deletes the expired sessions among the next slice of session records after `cursor`;
+    /// returns where the next slice starts (`None`: from the beginning again).
+    async fn purge_sessions(
+        &self,
+        cursor: Option<Vec<u8>>,
+    ) -> Result<Option<Vec<u8>>, ActorProcessingErr> {
+        let start = cursor.unwrap_or_else(|| keys::SESSIONS.to_vec());
+        let slice = self.store.keys_between(
+            &start,
+            &keys::prefix_end(keys::SESSIONS),
+            SESSIONS_PER_TICK,
+        )?;
+        let now = self.store.now();
+        let mut unit = Unit::default();
+        for key in &slice {
+            match self.store.get::<Session>(key) {
+                Ok(Some(s)) if s.is_expired(now) => unit = unit.remove(key.clone()),
+                // Live, or logged out meanwhile.
+                Ok(_) => {}
+                // Left for a person to look at rather than deleted unread.
+                Err(e) => tracing::warn!(error = %e, "unreadable session record"),
+            }
+        }
+        if !unit.ops.is_empty() {
+            self.store.write(unit).await?;
+        }
+        Ok(match slice.last() {
+            // Just past the last key seen.
+            Some(last) if slice.len() == SESSIONS_PER_TICK => {
+                Some([last.as_slice(), &[0]].concat())
+            }
+            _ => None,
+        })
+    }
+
+    async fn sweep(&self, state: &mut ReaperState) -> Result<(), ActorProcessingErr> {
         self.purge_idempotency().await?;
         self.resume_checkouts().await?;
         let due = self.store.keys_between(
@@ -97,27 +137,34 @@ impl HoldReaper {
                 }
             }
         }
+        state.sessions_from = self.purge_sessions(state.sessions_from.take()).await?;
         Ok(())
     }
 }
 
+/// Where the session purge resumes.
+#[derive(Default)]
+pub struct ReaperState {
+    sessions_from: Option<Vec<u8>>,
+}
+
 impl Actor for HoldReaper {
     type Msg = ReaperMsg;
-    type State = ();
+    type State = ReaperState;
     type Arguments = ();
 
     async fn pre_start(
         &self,
         _myself: ActorRef<ReaperMsg>,
         _: (),
-    ) -> Result<(), ActorProcessingErr> {
-        Ok(())
+    ) -> Result<ReaperState, ActorProcessingErr> {
+        Ok(ReaperState::default())
     }
 
     async fn post_start(
         &self,
         myself: ActorRef<ReaperMsg>,
-        _: &mut (),
+        _: &mut ReaperState,
     ) -> Result<(), ActorProcessingErr> {
         // The timer task ends by itself when this actor stops.
         myself.send_interval(self.every, || ReaperMsg::Sweep);
@@ -128,9 +175,9 @@ impl Actor for HoldReaper {
         &self,
         _myself: ActorRef<ReaperMsg>,
         message: ReaperMsg,
-        _: &mut (),
+        state: &mut ReaperState,
     ) -> Result<(), ActorProcessingErr> {
         let ReaperMsg::Sweep = message;
-        self.sweep().await
+        self.sweep(state).await
     }
 }

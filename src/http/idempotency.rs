@@ -21,7 +21,7 @@ use serde_json::Value;
 use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Mutex;
-use warp::http::StatusCode;
+use warp::http::{HeaderValue, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 pub use crate::actors::reaper::IDEMPOTENCY_RETENTION as RETENTION;
@@ -32,14 +32,16 @@ const STRIPES: usize = 64;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self, ApiError> {
-        let ok = (1..=255).contains(&raw.len()) && raw.bytes().all(|b| (0x21..=0x7e).contains(&b));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ApiError::invalid(
+    /// Takes raw header bytes: any byte outside visible ASCII is refused here, as a 400.
+    pub fn parse(raw: impl AsRef<[u8]>) -> Result<Self, ApiError> {
+        let raw = raw.as_ref();
+        let visible =
+            (1..=255).contains(&raw.len()) && raw.iter().all(|b| (0x21..=0x7e).contains(b));
+        match std::str::from_utf8(raw) {
+            Ok(key) if visible => Ok(Self(key.to_owned())),
+            _ => Err(ApiError::invalid(
                 "Idempotency-Key must be 1 to 255 visible ASCII characters",
-            ))
+            )),
         }
     }
 }
@@ -124,14 +126,22 @@ pub struct Idem {
 
 /// Extracts the key (a bad one is a 400) and the request's method and path.
 pub fn idem(locks: Locks) -> impl Filter<Extract = (Idem,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("idempotency-key")
+    // The raw value, not `header::optional::<String>`: that rejects a non-ASCII value with
+    // `InvalidHeader`, which loses to a sibling route's 405 when rejections are combined.
+    let raw_key = warp::header::value("idempotency-key")
+        .map(Some)
+        .or(warp::any().map(|| None::<HeaderValue>))
+        .unify();
+    raw_key
         .and(warp::method())
         .and(warp::path::full())
         .and_then(
-            move |key: Option<String>, method: warp::http::Method, path: warp::path::FullPath| {
+            move |key: Option<HeaderValue>,
+                  method: warp::http::Method,
+                  path: warp::path::FullPath| {
                 let locks = locks.clone();
                 async move {
-                    let key = key.as_deref().map(IdempotencyKey::parse).transpose()?;
+                    let key = key.map(IdempotencyKey::parse).transpose()?;
                     Ok::<_, Rejection>(Idem {
                         key,
                         target: format!("{method} {}", path.as_str()),
@@ -224,12 +234,15 @@ mod tests {
     #[test]
     fn keys_are_1_to_255_visible_ascii_characters() {
         assert!(IdempotencyKey::parse("a").is_ok());
-        assert!(IdempotencyKey::parse(&"k".repeat(255)).is_ok());
+        assert!(IdempotencyKey::parse("k".repeat(255)).is_ok());
         assert!(IdempotencyKey::parse("order-42_retry~1").is_ok());
         assert!(IdempotencyKey::parse("").is_err());
-        assert!(IdempotencyKey::parse(&"k".repeat(256)).is_err());
+        assert!(IdempotencyKey::parse("k".repeat(256)).is_err());
         assert!(IdempotencyKey::parse("has space").is_err());
         assert!(IdempotencyKey::parse("tab\t").is_err());
         assert!(IdempotencyKey::parse("é").is_err());
+        assert!(IdempotencyKey::parse(b"\x80").is_err());
+        assert!(IdempotencyKey::parse(b"key-\xff").is_err());
+        assert!(IdempotencyKey::parse(b"del\x7f").is_err());
     }
 }

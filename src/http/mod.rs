@@ -171,14 +171,29 @@ pub fn route_of(path: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// The method as a metrics label: the standard ones by name, anything else `other`, since
+/// a client may send any token as a method and each new label value is a series kept forever.
+pub fn method_label(method: &warp::http::Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "DELETE" => "DELETE",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PATCH" => "PATCH",
+        _ => "other",
+    }
+}
+
 fn record_metrics(info: warp::log::Info<'_>) {
     use crate::telemetry::names;
     let route = route_of(info.path());
-    let method = info.method().as_str().to_owned();
+    let method = method_label(info.method());
     metrics::counter!(
         names::HTTP_REQUESTS,
         "route" => route,
-        "method" => method.clone(),
+        "method" => method,
         "status" => info.status().as_u16().to_string()
     )
     .increment(1);
@@ -213,6 +228,16 @@ mod tests {
         assert_eq!(route_of("/products"), "/products");
         assert_eq!(route_of("/carts/abc"), "other");
         assert_eq!(route_of("/nope/1"), "other");
+    }
+
+    #[test]
+    fn methods_outside_the_standard_set_share_one_label() {
+        use warp::http::Method;
+        assert_eq!(super::method_label(&Method::DELETE), "DELETE");
+        for made_up in ["X1", "get", "PROPFIND"] {
+            let m = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(super::method_label(&m), "other");
+        }
     }
 
     #[test]

@@ -76,8 +76,10 @@ pub fn cart(id: CartId) -> Vec<u8> {
     with_id(b"c/", id.0)
 }
 
+pub const SESSIONS: &[u8] = b"t/";
+
 pub fn token(hash: &[u8; 32]) -> Vec<u8> {
-    [b"t/".as_slice(), hash].concat()
+    [SESSIONS, hash].concat()
 }
 
 pub fn event(seq: u64) -> Vec<u8> {
@@ -175,6 +177,15 @@ pub fn top_seller(units_sold: u64, product: ProductId) -> Vec<u8> {
     k
 }
 
+/// The first key after every key that starts with `prefix` (which must not end in 0xff).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    if let Some(last) = end.last_mut() {
+        *last = last.saturating_add(1);
+    }
+    end
+}
+
 /// The id at the end of a `prefix`+id key.
 pub fn id_of(key: &[u8]) -> Option<u64> {
     let tail: [u8; 8] = key.get(key.len().checked_sub(8)?..)?.try_into().ok()?;
@@ -203,6 +214,8 @@ mod tests {
         assert_eq!(record_of_idempotency_time(&t), Some(rec.as_slice()));
         assert!(t < idempotency_by_time(78, &[]));
         assert!(top_seller(10, ProductId(1)) < top_seller(9, ProductId(0)));
+        assert!(token(&[0xff; 32]) < prefix_end(SESSIONS));
+        assert!(token(&[0; 32]) >= SESSIONS.to_vec());
         assert_eq!(id_of(&top_seller(10, ProductId(4))), Some(4));
     }
 

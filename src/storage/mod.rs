@@ -252,18 +252,25 @@ impl Store {
         self.inner.head.clone()
     }
 
-    /// Up to `limit` events with sequence numbers above `after`, in order.
+    /// Up to `limit` events with sequence numbers above `after`, in order, never past the
+    /// durable head: the writer applies a batch before its flush, so the tree may already
+    /// hold events that a crash would lose, and no reader may hand those out.
     pub fn events_after(
         &self,
         after: u64,
         limit: usize,
     ) -> Result<Vec<crate::domain::event::EventRecord>, StorageError> {
-        let start = keys::event(after.saturating_add(1));
-        Ok(self
-            .scan(keys::EVENTS, &start, limit)?
-            .into_iter()
-            .map(|(_, e)| e)
-            .collect())
+        let head = *self.inner.head.borrow();
+        if after >= head {
+            return Ok(Vec::new());
+        }
+        self.inner
+            .db
+            .range(keys::event(after + 1)..=keys::event(head))
+            .values()
+            .take(limit)
+            .map(|v| codec::decode(&v?))
+            .collect()
     }
 
     /// Removes every event with a sequence number below `before`; returns how many.
@@ -435,6 +442,75 @@ mod tests {
                 .await,
             Err(StorageError::WriterGone)
         ));
+    }
+
+    #[tokio::test]
+    async fn readers_of_the_log_never_see_events_past_the_durable_head() {
+        let (_dir, store) = open();
+        let ev = |n| Event::CartCreated {
+            cart_id: crate::domain::CartId(n),
+            user_id: UserId(1),
+        };
+        for n in 1..=2 {
+            store.write(Unit::default().event(ev(n))).await.unwrap();
+        }
+        // What the writer leaves between applying a batch and finishing its flush: the
+        // event is in the tree, the head has not moved.
+        let applied = crate::domain::event::EventRecord {
+            seq: 3,
+            at: store.now(),
+            event: ev(3),
+        };
+        store
+            .inner
+            .db
+            .insert(keys::event(3), codec::encode(&applied))
+            .unwrap();
+        assert_eq!(*store.head().borrow(), 2);
+
+        let seqs = |after| -> Vec<u64> {
+            let events = store.events_after(after, 100).unwrap();
+            events.iter().map(|e| e.seq).collect()
+        };
+        assert_eq!(seqs(0), [1, 2]);
+        assert_eq!(seqs(2), Vec::<u64>::new());
+        assert_eq!(seqs(u64::MAX), Vec::<u64>::new());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn events_read_while_writes_are_in_flight_never_pass_the_head() {
+        let (_dir, store) = open();
+        let writers: Vec<_> = (0..8u64)
+            .map(|w| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    for n in 0..50 {
+                        let ev = Event::CartCreated {
+                            cart_id: crate::domain::CartId(w * 1000 + n),
+                            user_id: UserId(1),
+                        };
+                        store.write(Unit::default().event(ev)).await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        let reader = {
+            let store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                while *store.head().borrow() < 400 {
+                    let read = store.events_after(0, usize::MAX).unwrap();
+                    // The head only grows: read after the events, it bounds what they can be.
+                    let head = *store.head().borrow();
+                    if let Some(last) = read.last() {
+                        assert!(last.seq <= head, "read seq {} past head {head}", last.seq);
+                    }
+                }
+            })
+        };
+        for w in writers {
+            w.await.unwrap();
+        }
+        reader.await.unwrap();
     }
 
     #[tokio::test]

@@ -142,3 +142,59 @@ async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
     assert!(touched > first, "deadline moved: {first} -> {touched}");
     assert!(touched >= before_activity + TTL.as_millis() as u64);
 }
+
+#[tokio::test]
+async fn activity_renews_the_holds_of_lines_whose_product_actor_was_passivated() {
+    use trolley::domain::{CartId, Hold, ProductId};
+    use trolley::storage::keys;
+    // A long TTL leaves wide margins between the deadlines below however slow the machine;
+    // a tiny idle timeout passivates product actors long before any hold lapses.
+    let ttl = Duration::from_secs(600);
+    let app = spawn_app_with(|c| {
+        c.hold_ttl = ttl;
+        c.idle_timeout = Duration::from_millis(50);
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100).await;
+    let cake = app.create_product(&admin, "Cake", 100, 100).await;
+    let (_, token) = app.signup("uma").await;
+    // A witness: an idle cart's hold on the same product, taken first, so it lapses no later
+    // than the active cart's original deadline and is released by the same expiry pass.
+    let idle_cart = app.create_cart(&token).await;
+    app.add(&token, idle_cart, tea, 2).await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 1).await;
+    app.add(&token, cart, cake, 1).await;
+    let store = &app.actors().store;
+    let hold = |cart: u64| store.get::<Hold>(&keys::hold(ProductId(tea), CartId(cart)));
+    let original = hold(cart).unwrap().unwrap().expires_at;
+
+    eventually(PATIENCE, "product actors to passivate", || async {
+        let r = json_of(app.get("/readyz", None).await).await;
+        (r["live_actors"]["products"] == 0).then_some(())
+    })
+    .await;
+    // Past the renewal interval (TTL/20), well before the TTL: activity on the cake line
+    // renews the tea hold, whose product actor is not running.
+    app.advance_clock(ttl / 10);
+    assert_eq!(
+        app.add(&token, cart, cake, 1).await.status(),
+        StatusCode::OK
+    );
+    // Past the original deadline (by TTL/20), well before the renewed one (by TTL/20).
+    app.advance_clock(ttl - ttl / 20);
+    assert!(store.now() > original);
+
+    eventually(PATIENCE, "the idle cart's hold to lapse", || async {
+        hold(idle_cart).unwrap().is_none().then_some(())
+    })
+    .await;
+    let renewed = hold(cart).unwrap().map(|h| h.expires_at);
+    assert!(
+        renewed.is_some_and(|at| at > store.now()),
+        "the active cart's tea hold was renewed, not released: {renewed:?}"
+    );
+    assert_eq!(stock_of(&app, tea).await, (99, 1));
+    assert_eq!(app.cart(&token, cart).await["items"][0]["reserved"], true);
+}

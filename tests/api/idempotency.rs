@@ -213,3 +213,54 @@ async fn records_past_their_retention_are_purged_and_the_key_is_new_again() {
     let again = json_of(app.post_with_key("/carts", &token, "old", &json!({})).await).await;
     assert_ne!(again["id"], first["id"]);
 }
+
+#[tokio::test]
+async fn a_key_with_any_byte_outside_visible_ascii_is_400_on_every_route_and_changes_nothing() {
+    use reqwest::header::HeaderValue;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("eve").await;
+    let cart = app.create_cart(&token).await;
+    let posts = [
+        (
+            "/products".to_owned(),
+            admin.clone(),
+            json!({ "name": "Cake", "price_cents": 100, "stock": 1 }),
+        ),
+        ("/carts".to_owned(), token.clone(), json!({})),
+        (
+            format!("/carts/{cart}/products"),
+            token.clone(),
+            json!({ "product_id": tea, "quantity": 1 }),
+        ),
+        (format!("/carts/{cart}/checkout"), token.clone(), json!({})),
+    ];
+    let events_before = json_of(app.get("/events?limit=1000", Some(&admin)).await).await;
+    // `é` in UTF-8, a lone high byte, and one 0xff among visible characters.
+    for raw in [&b"\xc3\xa9"[..], b"\x80", b"key-\xff-1"] {
+        let key = HeaderValue::from_bytes(raw).unwrap();
+        for (path, bearer, body) in &posts {
+            let r = app
+                .client
+                .post(app.url(path))
+                .bearer_auth(bearer)
+                .header("idempotency-key", key.clone())
+                .json(body)
+                .send()
+                .await
+                .unwrap();
+            let what = format!("POST {path} with key {raw:?}");
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{what}");
+            let body = json_of(r).await;
+            assert_eq!(body["error"]["code"], "invalid_request", "{what}: {body}");
+            assert!(body["error"]["message"].is_string(), "{what}: {body}");
+        }
+    }
+    let events_after = json_of(app.get("/events?limit=1000", Some(&admin)).await).await;
+    assert_eq!(
+        events_after, events_before,
+        "a refused request changes nothing"
+    );
+    assert_eq!(stock_of(&app, tea).await, (10, 0));
+}

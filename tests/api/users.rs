@@ -259,6 +259,46 @@ async fn an_expired_token_is_401() {
 }
 
 #[tokio::test]
+async fn expired_sessions_are_purged_from_the_store_and_live_ones_kept() {
+    use trolley::domain::Session;
+    use trolley::storage::keys;
+    let ttl = std::time::Duration::from_secs(3600);
+    // A short hold TTL makes the reaper, which also purges sessions, sweep often.
+    let app = spawn_app_with(|c| {
+        c.token_ttl = ttl;
+        c.hold_ttl = std::time::Duration::from_millis(200);
+    })
+    .await;
+    let store = &app.actors().store;
+    let sessions = || {
+        store
+            .scan_prefix::<Session>(keys::SESSIONS)
+            .unwrap()
+            .into_iter()
+            .map(|(_, s)| s)
+            .collect::<Vec<_>>()
+    };
+    let (old_user, old) = app.signup("kim").await;
+    app.advance_clock(ttl + std::time::Duration::from_secs(1));
+    let (new_user, new) = app.signup("lou").await;
+    let expired = |r: reqwest::Response| assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized");
+
+    // Refused whether or not the purge has come by yet.
+    expired(app.get("/me", Some(&old)).await).await;
+    eventually(PATIENCE, "the expired session to be purged", || async {
+        let left = sessions();
+        (!left.iter().any(|s| s.user_id.0 == old_user)).then_some(left)
+    })
+    .await;
+    expired(app.get("/me", Some(&old)).await).await;
+    assert_eq!(
+        sessions().iter().map(|s| s.user_id.0).collect::<Vec<_>>(),
+        [new_user]
+    );
+    assert_eq!(app.get("/me", Some(&new)).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn repeated_failed_logins_are_throttled_with_retry_after() {
     let app = spawn_app().await;
     app.register("mallory", PASSWORD).await;
