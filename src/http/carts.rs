@@ -102,8 +102,9 @@ async fn create(
     if body.user_id.is_some_and(|id| id != caller.user_id.0) {
         return Err(Error::Forbidden.into());
     }
-    idem.run(&actors.store, &caller, &raw, || async {
-        let cart = cart::create(&actors.store, caller.user_id).await?;
+    let store = actors.store.clone();
+    idem.run(&actors.store, &caller, &raw, async move {
+        let cart = cart::create(&store, caller.user_id).await?;
         Outcome::new(StatusCode::CREATED, cart)
     })
     .await
@@ -128,7 +129,8 @@ async fn add_product(
     idem: Idem,
     (body, raw): (AddProduct, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    idem.run(&actors.store, &caller, &raw, || async {
+    let store = actors.store.clone();
+    idem.run(&store, &caller.clone(), &raw, async move {
         let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
         let cart = actors
             .carts
@@ -192,7 +194,8 @@ async fn checkout(
     idem: Idem,
     (_, raw): (serde_json::Value, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    idem.run(&actors.store, &caller, &raw, || async {
+    let store = actors.store.clone();
+    idem.run(&store, &caller.clone(), &raw, async move {
         let order = actors
             .carts
             .call(id, |reply| CartMsg::Checkout {

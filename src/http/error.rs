@@ -54,7 +54,7 @@ impl ApiError {
         self
     }
 
-    fn internal() -> Self {
+    pub fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

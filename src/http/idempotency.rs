@@ -4,12 +4,19 @@
 //!
 //! Records live under `ik/{user}{key}` with the request's fingerprint (method, path, body) and
 //! the response, written durably before the response is sent, and are kept at least
-//! [`RETENTION`] (the reaper purges older ones through the `ikt/` time index). Two
-//! requests with one key never run at once: they queue on a lock stripe of (user, key).
-//! 5xx answers are not recorded, so a retry after one does the work.
+//! [`RETENTION`] (the reaper purges older ones through the `ikt/` time index).
 //!
-//! Known gap: the record is written just after the work's own write, not in the same atomic
-//! unit, so a crash in the ~1 ms between the two makes a retry redo the work.
+//! The lost-answer case is the one keys exist for, so the work of a keyed request runs in a
+//! task of its own: a client that gives up (timeout, dropped connection) does not cancel it,
+//! and its answer is still recorded. A retry that arrives while the first attempt runs waits
+//! for it (bounded) and replays its answer, or gets 409 `idempotency_request_in_progress`;
+//! it never runs the work beside it. Attempts are tracked per (user, key), so one user's
+//! retries never wait on another's.
+//!
+//! Known gaps: 5xx answers are not recorded (a retry after one does the work; a 503 from a
+//! timeout means the outcome is unknown); the record is written just after the work's own
+//! write, not in the same atomic unit, so a crash in the ~1 ms between the two makes a retry
+//! redo the work.
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -18,14 +25,15 @@ use crate::storage::{codec, keys, Store, Unit};
 use blake2::{Blake2s256, Digest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use tokio::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Filter, Rejection, Reply};
 
 pub use crate::actors::reaper::IDEMPOTENCY_RETENTION as RETENTION;
-const STRIPES: usize = 64;
 
 /// A validated `Idempotency-Key` value: 1–255 visible ASCII characters.
 #[derive(Debug, Clone)]
@@ -56,23 +64,60 @@ struct Record {
     created_at: Millis,
 }
 
-/// Per-app lock stripes, so two requests with one key run one after the other.
-#[derive(Clone)]
-pub struct Locks(Arc<Vec<Mutex<()>>>);
+/// One user's key.
+type Slot = (UserId, String);
 
-impl Default for Locks {
-    fn default() -> Self {
-        Self(Arc::new((0..STRIPES).map(|_| Mutex::new(())).collect()))
-    }
+/// The keyed requests running in this app, by (user, key): a retry finds the attempt it must
+/// wait for here. Each entry's watch turns `true` when that attempt has finished.
+#[derive(Clone)]
+pub struct Locks {
+    running: Arc<Mutex<HashMap<Slot, watch::Receiver<bool>>>>,
+    /// How long a retry waits for the attempt in progress before answering 409.
+    wait: Duration,
 }
 
 impl Locks {
-    fn stripe(&self, user: UserId, key: &IdempotencyKey) -> &Mutex<()> {
-        let h = Blake2s256::new()
-            .chain_update(user.0.to_be_bytes())
-            .chain_update(key.0.as_bytes())
-            .finalize();
-        &self.0[usize::from(h[0]) % STRIPES]
+    /// `wait`: how long a retry waits for an attempt in progress (a few call timeouts).
+    pub fn new(wait: Duration) -> Self {
+        Self {
+            running: Default::default(),
+            wait,
+        }
+    }
+
+    /// Registers an attempt for `slot`, or returns the one already running.
+    fn claim(&self, slot: &Slot) -> Result<Attempt, watch::Receiver<bool>> {
+        let mut running = match self.running.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(rx) = running.get(slot) {
+            return Err(rx.clone());
+        }
+        let (done, rx) = watch::channel(false);
+        running.insert(slot.clone(), rx);
+        Ok(Attempt {
+            locks: self.clone(),
+            slot: slot.clone(),
+            done,
+        })
+    }
+}
+
+/// The running attempt of a key; finishing (or failing, or panicking) unregisters it and
+/// wakes the retries waiting on it.
+struct Attempt {
+    locks: Locks,
+    slot: Slot,
+    done: watch::Sender<bool>,
+}
+
+impl Drop for Attempt {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.locks.running.lock() {
+            running.remove(&self.slot);
+        }
+        self.done.send_replace(true);
     }
 }
 
@@ -153,19 +198,17 @@ pub fn idem(locks: Locks) -> impl Filter<Extract = (Idem,), Error = Rejection> +
 }
 
 impl Idem {
-    /// Runs `work` once per (user, key): a retry replays the recorded answer.
-    pub async fn run<Fut>(
+    /// Runs `work` once per (user, key): a retry replays the recorded answer. `work` is only
+    /// polled if this request is the one to do it.
+    pub async fn run(
         self,
         store: &Store,
         caller: &Caller,
         body: &[u8],
-        work: impl FnOnce() -> Fut,
-    ) -> Result<warp::reply::Response, Rejection>
-    where
-        Fut: Future<Output = Result<Outcome, ApiError>>,
-    {
+        work: impl Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+    ) -> Result<warp::reply::Response, Rejection> {
         let Some(key) = self.key else {
-            return match work().await {
+            return match work.await {
                 Ok(o) => Ok(respond(o.status, &body_bytes(&o.body))),
                 Err(e) => Err(warp::reject::custom(e)),
             };
@@ -177,46 +220,98 @@ impl Idem {
             .finalize()
             .into();
         let record_key = keys::idempotency(caller.user_id, &key.0);
-        let _turn = self.locks.stripe(caller.user_id, &key).lock().await;
-
-        let seen: Option<Record> = store.get(&record_key).map_err(crate::actors::Error::from)?;
-        if let Some(first) = seen {
-            if first.fingerprint != fingerprint {
-                return Err(warp::reject::custom(ApiError::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "idempotency_key_reused",
-                    "this Idempotency-Key was used for a different request",
-                )));
+        let slot = (caller.user_id, key.0);
+        let give_up = tokio::time::Instant::now() + self.locks.wait;
+        let attempt = loop {
+            if let Some(first) = recorded(store, &record_key)? {
+                return replay(first, &fingerprint);
             }
-            let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
-            return Ok(respond(status, &first.body));
+            match self.locks.claim(&slot) {
+                Ok(attempt) => break attempt,
+                Err(mut running) => {
+                    // Someone is doing this key's work right now: wait, then read its record.
+                    let finished = tokio::time::timeout_at(give_up, running.wait_for(|d| *d));
+                    if finished.await.is_err() {
+                        return Err(warp::reject::custom(in_progress()));
+                    }
+                }
+            }
+        };
+        // The attempt before ours may have finished between the read and the claim; it
+        // records before it unregisters, so a second read settles it.
+        if let Some(first) = recorded(store, &record_key)? {
+            return replay(first, &fingerprint);
         }
-
-        let (status, body) = match work().await {
-            Ok(o) => (o.status, body_bytes(&o.body)),
-            Err(e) if e.status.is_server_error() => return Err(warp::reject::custom(e)),
-            Err(e) => (e.status, body_bytes(&e.body())),
-        };
-        let created_at = store.now();
-        let record = Record {
-            fingerprint,
-            status: status.as_u16(),
-            body,
-            created_at,
-        };
-        store
-            .write(
-                Unit::default()
-                    .put(record_key.clone(), codec::encode(&record))
-                    .put(
-                        keys::idempotency_by_time(created_at, &record_key),
-                        Vec::new(),
-                    ),
-            )
-            .await
-            .map_err(crate::actors::Error::from)?;
-        Ok(respond(status, &record.body))
+        let store = store.clone();
+        let task = tokio::spawn(async move {
+            let answer = record_outcome(&store, record_key, fingerprint, work.await).await;
+            drop(attempt);
+            answer
+        });
+        match task.await {
+            Ok(Ok((status, body))) => Ok(respond(status, &body)),
+            Ok(Err(e)) => Err(warp::reject::custom(e)),
+            Err(e) => {
+                tracing::error!(error = %e, "keyed request task failed");
+                Err(warp::reject::custom(ApiError::internal()))
+            }
+        }
     }
+}
+
+fn recorded(store: &Store, record_key: &[u8]) -> Result<Option<Record>, Rejection> {
+    Ok(store.get(record_key).map_err(crate::actors::Error::from)?)
+}
+
+fn replay(first: Record, fingerprint: &[u8; 32]) -> Result<warp::reply::Response, Rejection> {
+    if first.fingerprint != *fingerprint {
+        return Err(warp::reject::custom(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        )));
+    }
+    let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
+    Ok(respond(status, &first.body))
+}
+
+fn in_progress() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_request_in_progress",
+        "a request with this Idempotency-Key is still being processed; retry later",
+    )
+}
+
+/// Records a 2xx or 4xx answer durably (a 5xx is passed on unrecorded) and returns it.
+async fn record_outcome(
+    store: &Store,
+    record_key: Vec<u8>,
+    fingerprint: [u8; 32],
+    outcome: Result<Outcome, ApiError>,
+) -> Result<(StatusCode, Vec<u8>), ApiError> {
+    let (status, body) = match outcome {
+        Ok(o) => (o.status, body_bytes(&o.body)),
+        Err(e) if e.status.is_server_error() => return Err(e),
+        Err(e) => (e.status, body_bytes(&e.body())),
+    };
+    let created_at = store.now();
+    let record = Record {
+        fingerprint,
+        status: status.as_u16(),
+        body,
+        created_at,
+    };
+    let by_time = keys::idempotency_by_time(created_at, &record_key);
+    store
+        .write(
+            Unit::default()
+                .put(record_key, codec::encode(&record))
+                .put(by_time, Vec::new()),
+        )
+        .await
+        .map_err(|e| ApiError::from(crate::actors::Error::from(e)))?;
+    Ok((status, record.body))
 }
 
 fn body_bytes(v: &Value) -> Vec<u8> {

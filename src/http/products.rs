@@ -118,9 +118,10 @@ async fn create(
     (body, raw): (ProductBody, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
-    idem.run(&actors.store, &caller, &raw, || async {
+    let store = actors.store.clone();
+    idem.run(&actors.store, &caller, &raw, async move {
         let (name, price, stock) = body.validate()?;
-        let product = inventory::create(&actors.store, name, price, stock).await?;
+        let product = inventory::create(&store, name, price, stock).await?;
         Outcome::new(StatusCode::CREATED, product)
     })
     .await

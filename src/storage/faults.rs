@@ -10,8 +10,11 @@ use tokio::sync::{oneshot, watch};
 enum Action {
     /// Answered at once with an I/O error, unwritten.
     Fail,
-    /// Handed to the writer only once the test releases it.
-    Hold(watch::Receiver<bool>),
+    /// Handed to the writer only once the test releases it; `caught` counts the units held.
+    Hold {
+        released: watch::Receiver<bool>,
+        caught: watch::Sender<usize>,
+    },
 }
 
 struct Plan {
@@ -28,15 +31,23 @@ pub(super) struct Faults {
 }
 
 /// Releases the units held back by [`super::Store::hold_writes_putting`], when told or dropped.
-pub struct Held(watch::Sender<bool>);
+pub struct Held {
+    release: watch::Sender<bool>,
+    caught: watch::Receiver<usize>,
+}
 
 impl Held {
     pub fn release(self) {}
+
+    /// Waits until `n` units have been held back (the writes a test wants in flight are).
+    pub async fn caught(&mut self, n: usize) {
+        let _ = self.caught.wait_for(|c| *c >= n).await;
+    }
 }
 
 impl Drop for Held {
     fn drop(&mut self) {
-        self.0.send_replace(true);
+        self.release.send_replace(true);
     }
 }
 
@@ -46,9 +57,14 @@ impl Faults {
     }
 
     pub(super) fn hold(&self, prefix: Vec<u8>, times: usize) -> Held {
-        let (tx, rx) = watch::channel(false);
-        self.set(prefix, times, Action::Hold(rx));
-        Held(tx)
+        let (release, released) = watch::channel(false);
+        let (caught_tx, caught) = watch::channel(0);
+        let action = Action::Hold {
+            released,
+            caught: caught_tx,
+        };
+        self.set(prefix, times, action);
+        Held { release, caught }
     }
 
     fn set(&self, prefix: Vec<u8>, times: usize, action: Action) {
@@ -85,7 +101,10 @@ impl Faults {
             p.times -= 1;
             match &p.action {
                 Action::Fail => None,
-                Action::Hold(rx) => Some(rx.clone()),
+                Action::Hold { released, caught } => {
+                    caught.send_modify(|c| *c += 1);
+                    Some(released.clone())
+                }
             }
         };
         match action {

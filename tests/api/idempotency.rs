@@ -264,3 +264,96 @@ async fn a_key_with_any_byte_outside_visible_ascii_is_400_on_every_route_and_cha
     );
     assert_eq!(stock_of(&app, tea).await, (10, 0));
 }
+
+/// Sends a keyed POST whose work is held on the store (writes putting `held_prefix`), lets the
+/// client give up while it is in flight, lets the disk go on, then retries with the same key:
+/// returns the retry's status and body. The work must have been done exactly once.
+async fn lost_answer_then_retry(
+    app: &TestApp,
+    token: &str,
+    (path, body): (&str, Value),
+    held_prefix: &[u8],
+) -> (StatusCode, Value) {
+    let mut held = app
+        .actors()
+        .store
+        .hold_writes_putting(held_prefix.to_vec(), 1);
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gave_up = async {
+        impatient
+            .post(app.url(path))
+            .bearer_auth(token)
+            .header("idempotency-key", "lost-1")
+            .json(&body)
+            .send()
+            .await
+    };
+    // The client gives up once the work's write is really in flight (and stuck).
+    let (sent, ()) = tokio::join!(gave_up, held.caught(1));
+    assert!(sent.is_err(), "the client timed out: {sent:?}");
+    // A retry while the first attempt still runs waits for it rather than working beside it.
+    let retry = app.post_with_key(path, token, "lost-1", &body);
+    let release = async move { held.release() };
+    let (r, ()) = tokio::join!(retry, release);
+    let status = r.status();
+    (status, json_of(r).await)
+}
+
+#[tokio::test]
+async fn an_add_whose_answer_was_lost_is_applied_once_however_often_it_is_retried() {
+    use trolley::storage::keys;
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100).await;
+    let (_, token) = app.signup("lena").await;
+    let cart = app.create_cart(&token).await;
+    let path = format!("/carts/{cart}/products");
+    let body = json!({ "product_id": tea, "quantity": 5 });
+    let cart_key = keys::cart(trolley::domain::CartId(cart));
+
+    let (status, first) =
+        lost_answer_then_retry(&app, &token, (&path, body.clone()), &cart_key).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(first["items"][0]["quantity"], 5);
+    for _ in 0..3 {
+        let again = app.post_with_key(&path, &token, "lost-1", &body).await;
+        assert_eq!(again.status(), StatusCode::OK);
+        assert_eq!(json_of(again).await, first);
+    }
+    assert_eq!(app.cart(&token, cart).await["items"][0]["quantity"], 5);
+    assert_eq!(stock_of(&app, tea).await, (95, 5));
+}
+
+#[tokio::test]
+async fn a_cart_or_product_created_with_a_lost_answer_is_created_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, token) = app.signup("mira").await;
+
+    let (status, cart) = lost_answer_then_retry(&app, &token, ("/carts", json!({})), b"c/").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let created = events_of_type(&app, &admin, "CartCreated").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["data"]["cart_id"], cart["id"]);
+
+    let product = json!({ "name": "Kettle", "price_cents": 2500, "stock": 3 });
+    let (status, made) = lost_answer_then_retry(&app, &admin, ("/products", product), b"p/").await;
+    assert_eq!(status, StatusCode::CREATED);
+    let created = events_of_type(&app, &admin, "ProductCreated").await;
+    assert_eq!(created.len(), 1, "{created:?}");
+    assert_eq!(created[0]["data"]["product_id"], made["id"]);
+}
+
+async fn events_of_type(app: &TestApp, admin: &str, kind: &str) -> Vec<Value> {
+    let log = json_of(app.get("/events?limit=1000", Some(admin)).await).await;
+    log["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == kind)
+        .cloned()
+        .collect()
+}
