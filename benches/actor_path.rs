@@ -70,6 +70,7 @@ fn bench(c: &mut Criterion) {
                 user: UserId(1),
                 product_id: product,
                 quantity: Quantity::new(1).unwrap(),
+                mark: None,
                 reply,
             })
             .await

@@ -46,6 +46,7 @@ async fn add(
             user,
             product_id: product,
             quantity: Quantity::new(q).unwrap(),
+            mark: None,
             reply,
         })
         .await?

@@ -19,6 +19,7 @@ use crate::domain::{
     order, Cart, CartId, CartStatus, Event, Hold, Millis, Order, OrderId, OrderLine, ProductId,
     Quantity, UserId,
 };
+use crate::storage::idempotency::Mark;
 use crate::storage::{codec, keys, settle, Pending, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::Serialize;
@@ -58,6 +59,8 @@ pub enum CartMsg {
         user: UserId,
         product_id: ProductId,
         quantity: Quantity,
+        /// The request's `Idempotency-Key` mark, written with the change.
+        mark: Option<Mark>,
         reply: RpcReplyPort<Result<CartView, Error>>,
     },
     /// Sets the line of a product to `quantity` (0 removes it), re-asserting its hold.
@@ -134,6 +137,15 @@ pub struct CartActor {
     touch_every: Duration,
     #[cfg_attr(not(feature = "test-hooks"), allow(dead_code))]
     hooks: Arc<TestHooks>,
+}
+
+/// One line change: the line's new quantity (0 removes it), its event, and the request's
+/// `Idempotency-Key` mark if it has one.
+struct Change {
+    product_id: ProductId,
+    quantity: u64,
+    event: Event,
+    mark: Option<Mark>,
 }
 
 impl CartActor {
@@ -218,15 +230,23 @@ impl CartActor {
         &self,
         myself: &ActorRef<CartMsg>,
         state: &mut CartState,
-        product_id: ProductId,
-        quantity: u64,
-        event: Event,
+        change: Change,
     ) -> Result<CartView, Error> {
+        let Change {
+            product_id,
+            quantity,
+            event,
+            mark,
+        } = change;
         let cart = &state.cart;
         let next = cart.with_line(product_id, quantity, self.store.now());
         let with = Unit::default()
             .put(keys::cart(cart.id), codec::encode(&next))
             .event(event);
+        let with = match mark {
+            Some(mark) => mark.apply(with, cart.id.0),
+            None => with,
+        };
         let cart_id = cart.id;
         let reservation = self
             .inventory
@@ -299,8 +319,7 @@ impl CartActor {
         myself: &ActorRef<CartMsg>,
         state: &mut CartState,
         user: UserId,
-        product_id: ProductId,
-        quantity: Quantity,
+        (product_id, quantity, mark): (ProductId, Quantity, Option<Mark>),
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
         tracing::debug!(cart_id = %cart.id, %product_id, quantity = quantity.get(), "cart actor: add product");
@@ -312,8 +331,13 @@ impl CartActor {
             quantity: quantity.get(),
             line_quantity,
         };
-        self.change_line(myself, state, product_id, line_quantity, event)
-            .await
+        let change = Change {
+            product_id,
+            quantity: line_quantity,
+            event,
+            mark,
+        };
+        self.change_line(myself, state, change).await
     }
 
     async fn set_line(
@@ -335,8 +359,13 @@ impl CartActor {
             product_id,
             quantity,
         };
-        self.change_line(myself, state, product_id, quantity, event)
-            .await
+        let change = Change {
+            product_id,
+            quantity,
+            event,
+            mark: None,
+        };
+        self.change_line(myself, state, change).await
     }
 
     async fn remove_line(
@@ -354,7 +383,13 @@ impl CartActor {
             product_id,
             quantity: 0,
         };
-        self.change_line(myself, state, product_id, 0, event).await
+        let change = Change {
+            product_id,
+            quantity: 0,
+            event,
+            mark: None,
+        };
+        self.change_line(myself, state, change).await
     }
 
     /// Releases each hold (one atomic step per product, so every intermediate state is a
@@ -634,11 +669,12 @@ impl Actor for CartActor {
                 user,
                 product_id,
                 quantity,
+                mark,
                 reply,
             } => {
                 // Boxed: an idle actor's task keeps room for its largest pending future.
-                let result =
-                    Box::pin(self.add_product(&myself, state, user, product_id, quantity)).await;
+                let add = (product_id, quantity, mark);
+                let result = Box::pin(self.add_product(&myself, state, user, add)).await;
                 let _ = reply.send(result);
             }
             CartMsg::SetLine {
@@ -686,6 +722,15 @@ impl Actor for CartActor {
 
 /// Creates an empty open cart for `user`.
 pub async fn create(store: &Store, user: UserId) -> Result<CartView, Error> {
+    create_marked(store, user, None).await
+}
+
+/// [`create`], with an `Idempotency-Key`'s mark written in the same unit.
+pub async fn create_marked(
+    store: &Store,
+    user: UserId,
+    mark: Option<Mark>,
+) -> Result<CartView, Error> {
     let cart = Cart::new(CartId(store.next_id()?), user, store.now());
     let unit = Unit::default()
         .put(keys::cart(cart.id), codec::encode(&cart))
@@ -693,6 +738,10 @@ pub async fn create(store: &Store, user: UserId) -> Result<CartView, Error> {
             cart_id: cart.id,
             user_id: user,
         });
+    let unit = match mark {
+        Some(mark) => mark.apply(unit, cart.id.0),
+        None => unit,
+    };
     store.write(unit).await?;
     Ok(CartView {
         id: cart.id,

@@ -11,6 +11,7 @@ use crate::domain::{
     CartId, Event, Hold, Inventory, Millis, OrderId, PriceCents, Product, ProductId, ProductName,
     Stock, StockRejected,
 };
+use crate::storage::idempotency::Mark;
 use crate::storage::{codec, keys, Pending, StorageError, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use serde::{Deserialize, Serialize};
@@ -485,6 +486,17 @@ pub async fn create(
     price: PriceCents,
     stock: Stock,
 ) -> Result<ProductView, Error> {
+    create_marked(store, name, price, stock, None).await
+}
+
+/// [`create`], with an `Idempotency-Key`'s mark written in the same unit.
+pub async fn create_marked(
+    store: &Store,
+    name: ProductName,
+    price: PriceCents,
+    stock: Stock,
+    mark: Option<Mark>,
+) -> Result<ProductView, Error> {
     let product = Product {
         id: ProductId(store.next_id()?),
         name,
@@ -493,11 +505,9 @@ pub async fn create(
         sold: 0,
         created_at: store.now(),
     };
+    let name_key = keys::product_name(product.name.as_str());
     let unit = Unit::default()
-        .claim(
-            keys::product_name(product.name.as_str()),
-            codec::encode(&product.id),
-        )
+        .claim(name_key.clone(), codec::encode(&product.id))
         .put(keys::product(product.id), codec::encode(&product))
         .event(Event::ProductCreated {
             product_id: product.id,
@@ -505,9 +515,13 @@ pub async fn create(
             price_cents: product.price.get(),
             stock: stock.get(),
         });
+    let unit = match mark {
+        Some(mark) => mark.apply(unit, product.id.0),
+        None => unit,
+    };
     match store.write(unit).await {
         Ok(_) => Ok(ProductView::of(&Inventory::new(product, []))),
-        Err(StorageError::Conflict(_)) => Err(Error::ProductNameTaken),
+        Err(StorageError::Conflict(k)) if k == name_key => Err(Error::ProductNameTaken),
         Err(e) => Err(e.into()),
     }
 }

@@ -61,6 +61,9 @@ pub enum Error {
     CartClosed(CartStatus),
     #[error("the cart is empty")]
     CartEmpty,
+    /// Another attempt of the same `Idempotency-Key` got its work into the store first.
+    #[error("another request with this Idempotency-Key did the work")]
+    KeyInUse,
     /// The cart's checkout into this order has begun and not finished.
     #[error("a checkout into order {0} is in progress")]
     CheckoutInProgress(crate::domain::OrderId),
@@ -79,6 +82,11 @@ impl From<StorageError> for Error {
         match e {
             StorageError::WriterGone | StorageError::TimedOut(_) => {
                 Error::Unavailable("store".into())
+            }
+            StorageError::Conflict(key)
+                if key.starts_with(crate::storage::keys::IDEMPOTENCY_APPLIED) =>
+            {
+                Error::KeyInUse
             }
             other => Error::Storage(other),
         }

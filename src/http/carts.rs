@@ -2,11 +2,12 @@
 //! `PUT` and `DELETE /carts/{id}/products/{product_id}`, `POST /carts/{id}/checkout`.
 
 use super::auth::{caller, Caller};
+use super::error::ApiError;
 use super::idempotency::{idem, Idem, Locks, Outcome};
 use super::{body, ok, with_actors};
 use crate::actors::order::OrderView;
-use crate::actors::{cart, Actors, CartMsg, Error};
-use crate::domain::{ProductId, Quantity};
+use crate::actors::{cart, Actors, CartMsg, CartView, Error};
+use crate::domain::{ProductId, Quantity, UserId};
 use serde::Deserialize;
 use warp::http::StatusCode;
 use warp::hyper::body::Bytes;
@@ -102,12 +103,28 @@ async fn create(
     if body.user_id.is_some_and(|id| id != caller.user_id.0) {
         return Err(Error::Forbidden.into());
     }
-    let store = actors.store.clone();
-    idem.run(&actors.store, &caller, &raw, async move {
-        let cart = cart::create(&store, caller.user_id).await?;
+    let (store, user) = (actors.store.clone(), caller.user_id);
+    let work = move |mark| async move {
+        let cart = cart::create_marked(&store, user, mark).await?;
         Outcome::new(StatusCode::CREATED, cart)
-    })
-    .await
+    };
+    let again = actors.clone();
+    let replay = move |cart| async move {
+        Outcome::new(StatusCode::CREATED, view(&again, cart, user).await?)
+    };
+    idem.run(&actors.store, &caller, &raw, work, replay).await
+}
+
+/// The owner's view of `cart`, to answer a keyed request whose first answer was lost.
+async fn view(actors: &Actors, cart: u64, user: UserId) -> Result<CartView, Error> {
+    actors
+        .carts
+        .call(cart, |reply| CartMsg::Get {
+            user,
+            is_admin: false,
+            reply,
+        })
+        .await?
 }
 
 async fn get(id: u64, actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
@@ -129,21 +146,26 @@ async fn add_product(
     idem: Idem,
     (body, raw): (AddProduct, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
+    let user = caller.user_id;
+    let again = actors.clone();
+    let replay =
+        move |cart| async move { Outcome::new(StatusCode::OK, view(&again, cart, user).await?) };
     let store = actors.store.clone();
-    idem.run(&store, &caller.clone(), &raw, async move {
+    let work = move |mark| async move {
         let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
         let cart = actors
             .carts
             .call(id, |reply| CartMsg::AddProduct {
-                user: caller.user_id,
+                user,
                 product_id: ProductId(body.product_id),
                 quantity,
+                mark,
                 reply,
             })
             .await??;
         Outcome::new(StatusCode::OK, cart)
-    })
-    .await
+    };
+    idem.run(&store, &caller, &raw, work, replay).await
 }
 
 async fn set_line(
@@ -194,18 +216,17 @@ async fn checkout(
     idem: Idem,
     (_, raw): (serde_json::Value, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    let store = actors.store.clone();
-    idem.run(&store, &caller.clone(), &raw, async move {
+    let (store, user) = (actors.store.clone(), caller.user_id);
+    // A checkout needs no mark: a cart checks out once, and a retry resumes the same order.
+    let work = move |_| async move {
         let order = actors
             .carts
-            .call(id, |reply| CartMsg::Checkout {
-                user: caller.user_id,
-                reply,
-            })
+            .call(id, |reply| CartMsg::Checkout { user, reply })
             .await??;
         Outcome::new(StatusCode::CREATED, OrderView::from(order))
-    })
-    .await
+    };
+    let replay = |_| async { Err(ApiError::internal()) };
+    idem.run(&store, &caller, &raw, work, replay).await
 }
 
 async fn abandon(

@@ -115,6 +115,11 @@ impl From<Error> for ApiError {
                 format!("the cart is {} and can no longer change", json!(status)),
             ),
             Error::CartEmpty => ApiError::new(S::CONFLICT, "cart_empty", e.to_string()),
+            Error::KeyInUse => ApiError::new(
+                S::CONFLICT,
+                "idempotency_request_in_progress",
+                "another request with this Idempotency-Key is doing or did the work; retry to get its answer",
+            ),
             Error::CheckoutInProgress(order) => ApiError::new(
                 S::CONFLICT,
                 "checkout_in_progress",

@@ -13,20 +13,23 @@
 //! it never runs the work beside it. Attempts are tracked per (user, key), so one user's
 //! retries never wait on another's.
 //!
-//! Known gaps: 5xx answers are not recorded (a retry after one does the work; a 503 from a
-//! timeout means the outcome is unknown); the record is written just after the work's own
-//! write, not in the same atomic unit, so a crash in the ~1 ms between the two makes a retry
-//! redo the work.
+//! When the answer itself is lost inside the server (a 503 after a timeout, a crash before the
+//! answer was recorded), the work's own unit carries the key's mark (see
+//! [`crate::storage::idempotency`]): a retry finds it and answers from the resource's current
+//! state instead of working again. 5xx answers are never recorded.
 
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::domain::{Millis, UserId};
+use crate::storage::idempotency::{Applied, Mark};
 use crate::storage::{codec, keys, Store, Unit};
+use argon2::password_hash::rand_core::{OsRng, RngCore};
 use blake2::{Blake2s256, Digest};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -63,6 +66,8 @@ struct Record {
     body: Vec<u8>,
     created_at: Millis,
 }
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
 /// One user's key.
 type Slot = (UserId, String);
@@ -198,17 +203,23 @@ pub fn idem(locks: Locks) -> impl Filter<Extract = (Idem,), Error = Rejection> +
 }
 
 impl Idem {
-    /// Runs `work` once per (user, key): a retry replays the recorded answer. `work` is only
-    /// polled if this request is the one to do it.
-    pub async fn run(
+    /// Runs `work` once per (user, key): a retry replays the recorded answer. `work` gets
+    /// the key's [`Mark`] to write with its change; if a retry finds that mark but no recorded
+    /// answer (the answer was lost), `replay` answers from the marked resource's id instead.
+    pub async fn run<W, R>(
         self,
         store: &Store,
         caller: &Caller,
         body: &[u8],
-        work: impl Future<Output = Result<Outcome, ApiError>> + Send + 'static,
-    ) -> Result<warp::reply::Response, Rejection> {
+        work: impl FnOnce(Option<Mark>) -> W + Send + 'static,
+        replay: impl FnOnce(u64) -> R + Send + 'static,
+    ) -> Result<warp::reply::Response, Rejection>
+    where
+        W: Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+        R: Future<Output = Result<Outcome, ApiError>> + Send + 'static,
+    {
         let Some(key) = self.key else {
-            return match work.await {
+            return match work(None).await {
                 Ok(o) => Ok(respond(o.status, &body_bytes(&o.body))),
                 Err(e) => Err(warp::reject::custom(e)),
             };
@@ -220,11 +231,19 @@ impl Idem {
             .finalize()
             .into();
         let record_key = keys::idempotency(caller.user_id, &key.0);
+        let marker_key = keys::idempotency_applied(caller.user_id, &key.0);
+        let mark = Mark::new(
+            caller.user_id,
+            &key.0,
+            fingerprint,
+            OsRng.next_u64(),
+            store.now(),
+        );
         let slot = (caller.user_id, key.0);
         let give_up = tokio::time::Instant::now() + self.locks.wait;
         let attempt = loop {
             if let Some(first) = recorded(store, &record_key)? {
-                return replay(first, &fingerprint);
+                return replay_record(first, &fingerprint);
             }
             match self.locks.claim(&slot) {
                 Ok(attempt) => break attempt,
@@ -240,11 +259,20 @@ impl Idem {
         // The attempt before ours may have finished between the read and the claim; it
         // records before it unregisters, so a second read settles it.
         if let Some(first) = recorded(store, &record_key)? {
-            return replay(first, &fingerprint);
+            return replay_record(first, &fingerprint);
         }
+        // The work may be done already, its answer lost: then answer from what it did.
+        let applied: Option<Applied> =
+            store.get(&marker_key).map_err(crate::actors::Error::from)?;
+        let outcome: BoxFuture<Result<Outcome, ApiError>> = match applied {
+            Some(a) if a.fingerprint != fingerprint => return Err(reused().into()),
+            Some(a) => Box::pin(replay(a.resource)),
+            None => Box::pin(work(Some(mark))),
+        };
         let store = store.clone();
+        let keys = (record_key, marker_key);
         let task = tokio::spawn(async move {
-            let answer = record_outcome(&store, record_key, fingerprint, work.await).await;
+            let answer = record_outcome(&store, keys, fingerprint, outcome.await).await;
             drop(attempt);
             answer
         });
@@ -263,16 +291,23 @@ fn recorded(store: &Store, record_key: &[u8]) -> Result<Option<Record>, Rejectio
     Ok(store.get(record_key).map_err(crate::actors::Error::from)?)
 }
 
-fn replay(first: Record, fingerprint: &[u8; 32]) -> Result<warp::reply::Response, Rejection> {
+fn replay_record(
+    first: Record,
+    fingerprint: &[u8; 32],
+) -> Result<warp::reply::Response, Rejection> {
     if first.fingerprint != *fingerprint {
-        return Err(warp::reject::custom(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
-            "this Idempotency-Key was used for a different request",
-        )));
+        return Err(reused().into());
     }
     let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
     Ok(respond(status, &first.body))
+}
+
+fn reused() -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        "this Idempotency-Key was used for a different request",
+    )
 }
 
 fn in_progress() -> ApiError {
@@ -283,10 +318,11 @@ fn in_progress() -> ApiError {
     )
 }
 
-/// Records a 2xx or 4xx answer durably (a 5xx is passed on unrecorded) and returns it.
+/// Records a 2xx or 4xx answer durably (a 5xx is passed on unrecorded) and returns it. The
+/// recorded answer supersedes the key's mark.
 async fn record_outcome(
     store: &Store,
-    record_key: Vec<u8>,
+    (record_key, marker_key): (Vec<u8>, Vec<u8>),
     fingerprint: [u8; 32],
     outcome: Result<Outcome, ApiError>,
 ) -> Result<(StatusCode, Vec<u8>), ApiError> {
@@ -307,7 +343,8 @@ async fn record_outcome(
         .write(
             Unit::default()
                 .put(record_key, codec::encode(&record))
-                .put(by_time, Vec::new()),
+                .put(by_time, Vec::new())
+                .remove(marker_key),
         )
         .await
         .map_err(|e| ApiError::from(crate::actors::Error::from(e)))?;

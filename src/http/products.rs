@@ -119,12 +119,20 @@ async fn create(
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
     let store = actors.store.clone();
-    idem.run(&actors.store, &caller, &raw, async move {
+    let work = move |mark| async move {
         let (name, price, stock) = body.validate()?;
-        let product = inventory::create(&store, name, price, stock).await?;
+        let product = inventory::create_marked(&store, name, price, stock, mark).await?;
         Outcome::new(StatusCode::CREATED, product)
-    })
-    .await
+    };
+    let again = actors.clone();
+    let replay = move |id| async move {
+        let product = again
+            .inventory
+            .call(id, |reply| InventoryMsg::Get { reply })
+            .await?;
+        Outcome::new(StatusCode::CREATED, product)
+    };
+    idem.run(&actors.store, &caller, &raw, work, replay).await
 }
 
 async fn update(

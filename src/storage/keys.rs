@@ -17,7 +17,8 @@
 //! | `o/`   | order id               | `Order`          |
 //! | `uo/`  | user id, order id      | (empty): orders of a user |
 //! | `ik/`  | user id, idempotency key | first response to that key |
-//! | `ikt/` | time, `ik/` key        | (empty): idempotency records by age |
+//! | `ika/` | user id, idempotency key | `Applied`: the key's work is done (claimed in its unit) |
+//! | `ikt/` | time, `ik/` or `ika/` key | (empty): idempotency records by age |
 //! | `sub/` | subscriber name        | last event sequence it handled |
 //! | `meta/log-head` | –             | last event sequence ever appended |
 //! | `st/`  | product id             | `ProductStats` (sales projection) |
@@ -142,6 +143,15 @@ pub fn idempotency(user: UserId, key: &str) -> Vec<u8> {
     k
 }
 
+pub const IDEMPOTENCY_APPLIED: &[u8] = b"ika/";
+
+/// The mark a key's work leaves in its own unit (see `storage::idempotency`).
+pub fn idempotency_applied(user: UserId, key: &str) -> Vec<u8> {
+    let mut k = with_id(IDEMPOTENCY_APPLIED, user.0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
 pub const IDEMPOTENCY_BY_TIME: &[u8] = b"ikt/";
 
 pub fn idempotency_by_time(at: Millis, record: &[u8]) -> Vec<u8> {
@@ -150,7 +160,7 @@ pub fn idempotency_by_time(at: Millis, record: &[u8]) -> Vec<u8> {
     k
 }
 
-/// The `ik/` record key inside an `ikt/` time-index key.
+/// The `ik/` (or `ika/`) key inside an `ikt/` time-index key.
 pub fn record_of_idempotency_time(key: &[u8]) -> Option<&[u8]> {
     key.get(IDEMPOTENCY_BY_TIME.len() + 8..)
         .filter(|r| !r.is_empty())

@@ -4,6 +4,7 @@
 pub mod codec;
 #[cfg(feature = "test-hooks")]
 pub mod faults;
+pub mod idempotency;
 pub mod keys;
 pub mod writer;
 

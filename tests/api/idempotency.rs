@@ -357,3 +357,39 @@ async fn events_of_type(app: &TestApp, admin: &str, kind: &str) -> Vec<Value> {
         .cloned()
         .collect()
 }
+
+#[tokio::test]
+async fn an_add_that_timed_out_inside_the_server_is_not_applied_again_by_its_retry() {
+    use trolley::storage::keys;
+    let app = spawn_app_with(|c| c.call_timeout = std::time::Duration::from_secs(1)).await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100).await;
+    let (_, token) = app.signup("nils").await;
+    let cart = app.create_cart(&token).await;
+    let path = format!("/carts/{cart}/products");
+    let body = json!({ "product_id": tea, "quantity": 5 });
+
+    // The disk stalls on the add past the server's own bound: 503, outcome unknown.
+    let cart_key = keys::cart(trolley::domain::CartId(cart));
+    let held = app.actors().store.hold_writes_putting(cart_key, 1);
+    let r = app.post_with_key(&path, &token, "slow-1", &body).await;
+    assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    // The disk comes back and the add lands after all.
+    held.release();
+    eventually(PATIENCE, "the held add to land", || async {
+        let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
+        if r.status() != StatusCode::OK {
+            return None;
+        }
+        (json_of(r).await["items"][0]["quantity"] == 5).then_some(())
+    })
+    .await;
+
+    // Its retries find the work done and answer from the cart as it is: no second add.
+    for _ in 0..2 {
+        let again = app.post_with_key(&path, &token, "slow-1", &body).await;
+        assert_eq!(again.status(), StatusCode::OK);
+        assert_eq!(json_of(again).await["items"][0]["quantity"], 5);
+    }
+    assert_eq!(stock_of(&app, tea).await, (95, 5));
+}
