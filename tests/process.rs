@@ -678,3 +678,77 @@ fn invalid_configuration_is_one_line_and_exit_code_2() {
         assert!(text.contains(flag), "{flag} missing from serve --help");
     }
 }
+
+/// Reads SSE frames from `resp` until the stream ends (the server died): `(id, data)` pairs.
+async fn read_until_gone(mut resp: reqwest::Response) -> Vec<(u64, Value)> {
+    let mut buf = String::new();
+    let mut seen = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let field = |name: &str| {
+                frame
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            };
+            if let (Some(id), Some(data)) = (field("id:"), field("data:")) {
+                seen.push((id.parse().unwrap(), serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_event_a_live_sse_client_saw_survives_kill_9_unchanged() {
+    let data = tempfile::tempdir().unwrap();
+    let server = Server::start(data.path()).await;
+    let (product, user, carts) = seed_for_load(&server).await;
+    let c = Client::new(&server.base);
+    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+    let stream = reqwest::Client::new()
+        .get(format!("{}/events/stream?after=0", server.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert!(stream.status().is_success());
+    let watcher = tokio::spawn(read_until_gone(stream));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let progress = Arc::new(AtomicU64::new(0));
+    let mut clients = tokio::task::JoinSet::new();
+    for &cart in &carts {
+        let (base, user) = (server.base.clone(), user.clone());
+        let (stop, progress) = (stop.clone(), progress.clone());
+        clients.spawn(async move {
+            add_until_gone(&base, &user, (cart, product), &stop, &progress).await
+        });
+    }
+    wait_for_progress(&progress, 50).await;
+    tokio::time::sleep(Duration::from_millis(jitter(300))).await;
+    server.kill9();
+    stop.store(true, Ordering::Relaxed);
+    while clients.join_next().await.is_some() {}
+    let seen = watcher.await.unwrap();
+    assert!(!seen.is_empty(), "the client saw events before the crash");
+
+    let server = Server::start(data.path()).await;
+    let c = Client::new(&server.base);
+    let admin = c.token(ADMIN, ADMIN_PASSWORD).await;
+    let log: std::collections::HashMap<u64, Value> = c
+        .all_events(&admin)
+        .await
+        .into_iter()
+        .map(|e| (e["seq"].as_u64().unwrap(), e))
+        .collect();
+    for (seq, event) in &seen {
+        assert_eq!(
+            log.get(seq),
+            Some(event),
+            "event {seq} as the client saw it"
+        );
+    }
+    assert_eq!(server.terminate().code(), Some(0));
+}
