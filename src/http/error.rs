@@ -146,6 +146,14 @@ impl From<Error> for ApiError {
                     "the service could not answer in time; retry",
                 )
             }
+            Error::Storage(StorageError::DiskFull(reason)) => {
+                tracing::error!(%reason, "disk full");
+                ApiError::new(
+                    S::INSUFFICIENT_STORAGE,
+                    "insufficient_storage",
+                    "the server's disk is full; the request was not acknowledged, retry later",
+                )
+            }
             Error::Storage(StorageError::Io(reason)) => {
                 tracing::error!(%reason, "storage failure");
                 ApiError::new(

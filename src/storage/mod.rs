@@ -25,6 +25,9 @@ const RELEASE_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum StorageError {
     #[error("storage I/O failed: {0}")]
     Io(String),
+    /// The disk is full (ENOSPC): nothing more can be made durable until space is freed.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
     #[error("stored record is corrupt: {0}")]
     Corrupt(String),
     #[error("stored record has unknown format version {0}")]
@@ -45,7 +48,20 @@ pub enum StorageError {
 
 impl From<sled::Error> for StorageError {
     fn from(e: sled::Error) -> Self {
-        StorageError::Io(e.to_string())
+        match e {
+            sled::Error::Io(io) => io.into(),
+            other => StorageError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StorageError::DiskFull(e.to_string())
+        } else {
+            StorageError::Io(e.to_string())
+        }
     }
 }
 
