@@ -94,6 +94,14 @@ impl Server {
     }
 }
 
+/// A test that fails must not leave its server running.
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 struct Client {
     http: reqwest::Client,
     base: String,
