@@ -14,6 +14,7 @@ mod openapi;
 mod ops;
 mod passivation;
 mod products;
+mod readme;
 mod restart;
 mod supervision;
 mod users;
