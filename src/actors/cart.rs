@@ -697,17 +697,26 @@ impl Actor for CartActor {
             }
             CartMsg::Checkout { user, reply } => {
                 let result = Box::pin(self.checkout(state, user)).await;
-                let failed_midway = result.is_err() && state.cart.checkout_pending().is_some();
+                let failed_midway = match &result {
+                    Ok(_) => false,
+                    Err(e) => state.cart.checkout_pending().is_some() || e.outcome_unknown(),
+                };
                 let _ = reply.send(result);
                 if failed_midway {
-                    // The intent is durable but this incarnation no longer knows how far the
-                    // steps got (a wait ran out): stop, and let the restart resume the same
-                    // order from what is stored, as after a crash.
-                    return Err("checkout failed after its intent was made durable".into());
+                    // The intent is (or may be) durable but this incarnation no longer knows
+                    // how far the steps got: fail, and let the restart resume the same order
+                    // from what is stored, as after a crash.
+                    return Err("checkout failed after its intent may have been stored".into());
                 }
             }
             CartMsg::Abandon { user, reply } => {
-                let _ = reply.send(Box::pin(self.abandon(&mut state.cart, user)).await);
+                let result = Box::pin(self.abandon(&mut state.cart, user)).await;
+                let unknown = matches!(&result, Err(e) if e.outcome_unknown());
+                let _ = reply.send(result);
+                if unknown {
+                    // The cart may or may not be closed in the store: a successor reads it.
+                    myself.stop(Some("write outcome unknown".into()));
+                }
             }
             #[cfg(feature = "test-hooks")]
             CartMsg::Fail => return Err("failure injected by a test".into()),

@@ -77,6 +77,14 @@ pub enum Error {
     Storage(StorageError),
 }
 
+impl Error {
+    /// Whether a change that failed this way may still have been stored (a wait ran out, the
+    /// disk failed): its owner must reload from the store rather than trust its memory.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Error::Unavailable(_) | Error::Storage(_))
+    }
+}
+
 impl From<StorageError> for Error {
     fn from(e: StorageError) -> Self {
         match e {

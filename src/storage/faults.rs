@@ -1,6 +1,7 @@
 //! Test-only fault injection at the store's front door (the `test-hooks` feature): fail or
 //! hold back the units that put a key with a chosen prefix, so a test can break exactly one
-//! step of a multi-step operation, or make the disk look slow, without touching the writer.
+//! step of a multi-step operation; or stall the whole disk, queueing every unit in order until
+//! released, as a slow disk does (nothing overtakes anything).
 
 use super::{writer::Request, Op, StorageError, Unit};
 use std::sync::{mpsc, Mutex};
@@ -28,6 +29,27 @@ struct Plan {
 #[derive(Default)]
 pub(super) struct Faults {
     plans: Mutex<Vec<Plan>>,
+    /// While the disk is stalled (`Some`), every unit waits here in arrival order.
+    stalled: Mutex<Option<Vec<Request>>>,
+}
+
+/// Ends a whole-disk stall ([`super::Store::stall_disk`]) when dropped: the queued units go to
+/// the writer in the order they came, before any unit submitted after.
+pub struct Stalled<'a> {
+    faults: &'a Faults,
+    writer: mpsc::Sender<Request>,
+}
+
+impl Drop for Stalled<'_> {
+    fn drop(&mut self) {
+        let mut stalled = match self.faults.stalled.lock() {
+            Ok(s) => s,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for request in stalled.take().unwrap_or_default() {
+            let _ = self.writer.send(request);
+        }
+    }
 }
 
 /// Releases the units held back by [`super::Store::hold_writes_putting`], when told or dropped.
@@ -52,6 +74,16 @@ impl Drop for Held {
 }
 
 impl Faults {
+    pub(super) fn stall(&self, writer: &mpsc::Sender<Request>) -> Stalled<'_> {
+        if let Ok(mut stalled) = self.stalled.lock() {
+            stalled.get_or_insert_with(Vec::new);
+        }
+        Stalled {
+            faults: self,
+            writer: writer.clone(),
+        }
+    }
+
     pub(super) fn fail(&self, prefix: Vec<u8>, times: usize) {
         self.set(prefix, times, Action::Fail);
     }
@@ -88,6 +120,12 @@ impl Faults {
         Unit,
         oneshot::Sender<Result<super::Committed, StorageError>>,
     )> {
+        if let Ok(mut stalled) = self.stalled.lock() {
+            if let Some(queue) = stalled.as_mut() {
+                queue.push(Request::Write(unit, reply));
+                return None;
+            }
+        }
         let action = {
             let Ok(mut plans) = self.plans.lock() else {
                 return Some((unit, reply));

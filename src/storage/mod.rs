@@ -166,6 +166,13 @@ impl Store {
         self.inner.faults.fail(prefix, times);
     }
 
+    /// Stalls the whole disk until the guard is dropped: every unit submitted meanwhile waits,
+    /// in order, and none is lost.
+    #[cfg(feature = "test-hooks")]
+    pub fn stall_disk(&self) -> faults::Stalled<'_> {
+        self.inner.faults.stall(&self.inner.tx)
+    }
+
     /// Holds back the next `times` units that put a key starting with `prefix` until the
     /// returned guard is released (or dropped): a disk that stalls for chosen writes.
     #[cfg(feature = "test-hooks")]

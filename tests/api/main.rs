@@ -9,6 +9,7 @@ mod expiry;
 mod fuzz;
 mod helpers;
 mod idempotency;
+mod interleavings;
 mod lifecycle;
 mod openapi;
 mod ops;
