@@ -174,7 +174,9 @@ impl Store {
     }
 
     /// Holds back the next `times` units that put a key starting with `prefix` until the
-    /// returned guard is released (or dropped): a disk that stalls for chosen writes.
+    /// returned guard is released (or dropped). Later units overtake the held ones, which no
+    /// real disk does: use it where only the held write's own fate matters, and
+    /// [`Store::stall_disk`] where order does.
     #[cfg(feature = "test-hooks")]
     pub fn hold_writes_putting(&self, prefix: Vec<u8>, times: usize) -> faults::Held {
         self.inner.faults.hold(prefix, times)

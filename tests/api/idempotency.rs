@@ -360,7 +360,6 @@ async fn events_of_type(app: &TestApp, admin: &str, kind: &str) -> Vec<Value> {
 
 #[tokio::test]
 async fn an_add_that_timed_out_inside_the_server_is_not_applied_again_by_its_retry() {
-    use trolley::storage::keys;
     let app = spawn_app_with(|c| c.call_timeout = std::time::Duration::from_secs(1)).await;
     let admin = app.admin_token().await;
     let tea = app.create_product(&admin, "Tea", 250, 100).await;
@@ -369,13 +368,12 @@ async fn an_add_that_timed_out_inside_the_server_is_not_applied_again_by_its_ret
     let path = format!("/carts/{cart}/products");
     let body = json!({ "product_id": tea, "quantity": 5 });
 
-    // The disk stalls on the add past the server's own bound: 503, outcome unknown.
-    let cart_key = keys::cart(trolley::domain::CartId(cart));
-    let held = app.actors().store.hold_writes_putting(cart_key, 1);
+    // The disk stalls under the add past the server's own bound: 503, outcome unknown.
+    let stalled = app.actors().store.stall_disk();
     let r = app.post_with_key(&path, &token, "slow-1", &body).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     // The disk comes back and the add lands after all.
-    held.release();
+    drop(stalled);
     eventually(PATIENCE, "the held add to land", || async {
         let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
         if r.status() != StatusCode::OK {
