@@ -2,6 +2,7 @@
 //! encoded by [`codec`], and every write going through the group-commit [`writer`].
 
 pub mod codec;
+mod fsync;
 pub mod keys;
 pub mod writer;
 
@@ -64,15 +65,18 @@ pub fn now_millis() -> u64 {
 impl Store {
     /// Opens (or creates) the database in `dir` and starts its writer thread.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
+        let created = fsync::missing_dirs(dir);
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             // We flush explicitly after every batch; sled's own timer would only add flushes.
             .flush_every_ms(None)
             .open()?;
+        let durability = fsync::Durability::open(dir, &created)
+            .map_err(|e| StorageError::Io(format!("syncing {}: {e}", dir.display())))?;
         let (tx, rx) = mpsc::channel();
         let (head_tx, head) = tokio::sync::watch::channel(0);
-        let writer = writer::Writer::new(db.clone(), rx, now_millis, head_tx)?;
+        let writer = writer::Writer::new(db.clone(), durability, rx, now_millis, head_tx)?;
         let thread = std::thread::Builder::new()
             .name("trolley-writer".into())
             .spawn(move || writer.run())

@@ -4,9 +4,9 @@
 //! - event sequence numbers are assigned in commit order, without gaps,
 //! - uniqueness claims (usernames, product names) are decided by a single owner.
 //!
-//! A unit's waiter is answered only after the flush that made it durable.
+//! A unit's waiter is answered only after the flush and the fdatasync that made it durable.
 
-use super::{codec, keys, StorageError};
+use super::{codec, fsync::Durability, keys, StorageError};
 use crate::domain::{event::EventRecord, Event, Millis};
 use crate::telemetry::names;
 use std::collections::HashMap;
@@ -82,6 +82,8 @@ pub(super) enum Request {
 
 pub(super) struct Writer {
     db: sled::Db,
+    /// sled's `flush` alone does not survive a power cut; this completes it.
+    durability: Durability,
     rx: mpsc::Receiver<Request>,
     next_seq: u64,
     clock: fn() -> Millis,
@@ -92,6 +94,7 @@ pub(super) struct Writer {
 impl Writer {
     pub(super) fn new(
         db: sled::Db,
+        durability: Durability,
         rx: mpsc::Receiver<Request>,
         clock: fn() -> Millis,
         head: tokio::sync::watch::Sender<u64>,
@@ -100,6 +103,7 @@ impl Writer {
         head.send_replace(next_seq - 1);
         Ok(Self {
             db,
+            durability,
             rx,
             next_seq,
             clock,
@@ -141,9 +145,17 @@ impl Writer {
             }
             self.commit(units);
         }
-        if let Err(e) = self.db.flush() {
+        if let Err(e) = self.make_durable() {
             tracing::error!(error = %e, "final flush failed");
         }
+    }
+
+    /// Flushes sled, then syncs what the flush wrote: one fdatasync covers the whole batch.
+    fn make_durable(&mut self) -> Result<(), StorageError> {
+        self.db.flush()?;
+        self.durability
+            .sync()
+            .map_err(|e| StorageError::Io(format!("fsync: {e}")))
     }
 
     fn commit(&mut self, units: Vec<(Unit, oneshot::Sender<Result<Committed, StorageError>>)>) {
@@ -197,12 +209,16 @@ impl Writer {
             Ok(())
         } else {
             metrics::histogram!(names::BATCH_UNITS).record(accepted.len() as f64);
-            self.db.apply_batch(batch).and_then(|()| {
-                let started = std::time::Instant::now();
-                let flushed = self.db.flush().map(drop);
-                metrics::histogram!(names::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
-                flushed
-            })
+            self.db
+                .apply_batch(batch)
+                .map_err(StorageError::from)
+                .and_then(|()| {
+                    let started = std::time::Instant::now();
+                    let durable = self.make_durable();
+                    metrics::histogram!(names::FLUSH_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    durable
+                })
         };
         match outcome {
             Ok(()) => {
@@ -217,7 +233,7 @@ impl Writer {
                 tracing::error!(error = %e, units = accepted.len(), "store write failed");
                 self.next_seq = first_seq;
                 for (reply, _) in accepted {
-                    let _ = reply.send(Err(StorageError::Io(e.to_string())));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }
