@@ -2,9 +2,10 @@
 //! (the `powercut` crate), where only what was fsync'd survives a cut — unlike `kill -9`, which
 //! leaves everything handed to the kernel in place (see tests/process.rs). Each round drives
 //! concurrent acknowledged writes (adds to carts, carts and checkouts, registrations), then at a
-//! random moment kills the server with SIGKILL and cuts the power, restarts it on what is left
-//! and checks that every acknowledged write is there and the invariants hold: no oversell,
-//! Σ holds = Σ open-cart lines, an event log without gaps that agrees with the state.
+//! random moment kills the server with SIGKILL and cuts the power (now and then once more
+//! during the next start-up, while sled recovers), restarts it on what is left and checks that
+//! every acknowledged write is there and the invariants hold: no oversell, Σ holds = Σ
+//! open-cart lines, an event log without gaps that agrees with the state.
 //!
 //! Needs FUSE (root and /dev/fuse); elsewhere it says so and passes, except under CI.
 //! `POWERCUT_CUTS` sets the number of cuts (default 20).
@@ -38,16 +39,21 @@ struct Server {
 
 impl Server {
     /// Starts the binary on `data` and waits until it serves; on failure, its last log lines.
-    async fn start(data: &Path) -> Result<Server, String> {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_trolley"))
-            // Port 0, then the bound address from the log: no race for a free port.
-            .args(["--addr", "127.0.0.1:0", "--log-format", "json"])
+    fn command(data: &Path) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_trolley"));
+        // Port 0, then the bound address from the log: no race for a free port.
+        cmd.args(["--addr", "127.0.0.1:0", "--log-format", "json"])
             .arg("--data-dir")
             .arg(data)
             .env("TROLLEY_ADMIN_USERNAME", ADMIN)
             .env("TROLLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn,trolley=info")
-            .stdout(Stdio::null())
+            .stdout(Stdio::null());
+        cmd
+    }
+
+    async fn start(data: &Path) -> Result<Server, String> {
+        let mut child = Self::command(data)
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| format!("cannot run the binary: {e}"))?;
@@ -100,6 +106,19 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(server)
+    }
+
+    /// Starts the binary and kills it `after` into its start-up (sled's recovery and snapshot,
+    /// the admin check, resumed checkouts), whether or not it serves by then.
+    async fn kill_during_start(data: &Path, after: Duration) {
+        let mut child = Self::command(data)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("the binary runs");
+        // Not a synchronisation: this picks the moment of the cut.
+        tokio::time::sleep(after).await;
+        let _ = child.kill();
+        let _ = child.wait();
     }
 
     fn kill9(mut self) {
@@ -880,7 +899,7 @@ async fn acknowledged_writes_survive_power_cuts() {
 
     let mut server = Server::start(&data).await.unwrap();
     let mut ledger = Ledger::seed(&Client::new(&server.base)).await;
-    let (mut file_syncs, mut dir_syncs) = (0, 0);
+    let (mut file_syncs, mut dir_syncs, mut start_cuts) = (0, 0, 0);
     for cut in 1..=cuts {
         let load = Duration::from_millis(100 + rng.below(1400));
         ledger.load_then_kill(server, load, &mut rng, cut).await;
@@ -888,13 +907,23 @@ async fn acknowledged_writes_survive_power_cuts() {
         file_syncs += stats.file_syncs;
         dir_syncs += stats.dir_syncs;
         mount.power_cut().unwrap();
+        // Now and then a second cut while the server starts on what the first one left.
+        if rng.below(3) == 0 {
+            let stats = mount.stats();
+            file_syncs += stats.file_syncs;
+            dir_syncs += stats.dir_syncs;
+            Server::kill_during_start(&data, Duration::from_millis(rng.below(150))).await;
+            mount.power_cut().unwrap();
+            start_cuts += 1;
+        }
         let disk = listing(backing.path());
 
         server = match Server::start(&data).await {
             Ok(s) => s,
             Err(e) => panic!(
-                "cut {cut} (after {load:?} of load, {file_syncs} file and {dir_syncs} directory \
-                 fsyncs so far; the disk held: {disk}): the store does not open: {e}"
+                "cut {cut} (after {load:?} of load; {start_cuts} cuts during start-up, \
+                 {file_syncs} file and {dir_syncs} directory fsyncs so far; the disk held: \
+                 {disk}): the store does not open: {e}"
             ),
         };
         let report = ledger.check(&Client::new(&server.base)).await;
@@ -906,8 +935,8 @@ async fn acknowledged_writes_survive_power_cuts() {
                     .collect::<String>()
             };
             panic!(
-                "cut {cut} (after {load:?} of load; {file_syncs} file and {dir_syncs} directory \
-                 fsyncs so far; acknowledged so far: {:?}): {} of {} acknowledged writes looked \
+                "cut {cut} (after {load:?} of load; {start_cuts} cuts during start-up, \
+                 {file_syncs} file and {dir_syncs} directory fsyncs so far; acknowledged so far: {:?}): {} of {} acknowledged writes looked \
                  for are lost:{}\n{} invariant violations:{}\nthe disk held: {}",
                 ledger.acked,
                 report.lost_writes,
@@ -920,8 +949,8 @@ async fn acknowledged_writes_survive_power_cuts() {
         }
     }
     eprintln!(
-        "{cuts} power cuts survived; acknowledged: {:?}; {file_syncs} file and {dir_syncs} \
-         directory fsyncs",
+        "{cuts} power cuts under load and {start_cuts} during start-up survived; acknowledged: \
+         {:?}; {file_syncs} file and {dir_syncs} directory fsyncs",
         ledger.acked
     );
     server.kill9();
