@@ -909,10 +909,10 @@ async fn acknowledged_writes_survive_power_cuts() {
         mount.power_cut().unwrap();
         // Now and then a second cut while the server starts on what the first one left.
         if rng.below(3) == 0 {
+            Server::kill_during_start(&data, Duration::from_millis(rng.below(300))).await;
             let stats = mount.stats();
             file_syncs += stats.file_syncs;
             dir_syncs += stats.dir_syncs;
-            Server::kill_during_start(&data, Duration::from_millis(rng.below(150))).await;
             mount.power_cut().unwrap();
             start_cuts += 1;
         }
