@@ -81,6 +81,7 @@ impl Fs {
     fn sync(&self, ino: INodeNo) -> Result<(), Errno> {
         let mut state = self.mutable()?;
         if let Some(e) = state.fail_syncs {
+            state.model.write_back_failed(ino.0);
             return Err(e);
         }
         let dir = state.model.is_dir(ino.0);

@@ -92,7 +92,9 @@ impl Mount {
     }
 
     /// Makes every fsync/fdatasync (of files and directories) fail with `errno` and make
-    /// nothing durable, or stops failing with `None`.
+    /// nothing durable, or stops failing with `None`. As Linux does after a failed writeback,
+    /// a failed file sync marks the file's unsynced data clean: it stays readable, but a later
+    /// successful fsync does not write it, and a power cut loses it.
     pub fn fail_syncs(&self, errno: Option<Errno>) {
         lock(&self.shared).fail_syncs = errno;
     }

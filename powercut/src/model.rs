@@ -542,6 +542,14 @@ impl Model {
         }
     }
 
+    /// What a failed fsync leaves on Linux: the file's pending changes are no longer dirty,
+    /// so no later fsync writes them, though they stay readable until the power goes.
+    pub(crate) fn write_back_failed(&mut self, ino: Ino) {
+        if let Some(n) = self.nodes.get_mut(&ino) {
+            n.dirty.clear();
+        }
+    }
+
     /// Whether `ino` is a directory.
     pub(crate) fn is_dir(&self, ino: Ino) -> bool {
         self.nodes
@@ -682,6 +690,26 @@ mod tests {
         m.write(f, 10_000, b"appended").unwrap();
         let m = after_cut(&m, d.path());
         assert_eq!(contents(&m, ROOT, "f").unwrap(), vec![7; 10_000]);
+    }
+
+    #[test]
+    fn data_whose_write_back_failed_is_lost_even_after_a_later_successful_sync() {
+        let (d, mut m) = model();
+        let f = file(&mut m, ROOT, "log");
+        m.fsync(ROOT).unwrap();
+        m.write(f, 0, b"first").unwrap();
+        m.write_back_failed(f);
+        // On another page: rewriting the same page would write it whole again, as Linux does.
+        m.write(f, PAGE as u64, b"second").unwrap();
+        m.fsync(f).unwrap();
+        assert_eq!(&m.read(f, 0, 5).unwrap(), b"first");
+        let after = contents(&after_cut(&m, d.path()), ROOT, "log").unwrap();
+        assert_eq!(after.len(), PAGE + 6);
+        assert!(
+            after[..PAGE].iter().all(|&b| b == 0),
+            "the failed page is lost"
+        );
+        assert_eq!(&after[PAGE..], b"second");
     }
 
     #[test]
