@@ -89,6 +89,11 @@ pub(super) struct Writer {
     clock: fn() -> Millis,
     /// The last durable event's sequence number, for subscribers waiting on new events.
     head: tokio::sync::watch::Sender<u64>,
+    /// A flush or fsync failed. What it was writing may be partly on disk, and after a failed
+    /// fsync Linux may drop the unwritten pages while later fsyncs succeed, so nothing can be
+    /// acknowledged from then on: the writer stops (until the server restarts and sled
+    /// recovers from what is really on disk).
+    failed: bool,
 }
 
 impl Writer {
@@ -108,6 +113,7 @@ impl Writer {
             next_seq,
             clock,
             head,
+            failed: false,
         })
     }
 
@@ -115,7 +121,7 @@ impl Writer {
     pub(super) fn run(mut self) {
         let mut stopping = false;
         let mut busy = false;
-        while !stopping {
+        while !stopping && !self.failed {
             let Ok(first) = self.rx.recv() else { break };
             let mut requests = vec![first];
             let gather_until = std::time::Instant::now() + GATHER_FOR;
@@ -144,6 +150,10 @@ impl Writer {
                 }
             }
             self.commit(units);
+        }
+        if self.failed {
+            tracing::error!("the store stopped taking writes after a failed flush or fsync");
+            return;
         }
         if let Err(e) = self.make_durable() {
             tracing::error!(error = %e, "final flush failed");
@@ -217,6 +227,7 @@ impl Writer {
                     let durable = self.make_durable();
                     metrics::histogram!(names::FLUSH_SECONDS)
                         .record(started.elapsed().as_secs_f64());
+                    self.failed = durable.is_err();
                     durable
                 })
         };
