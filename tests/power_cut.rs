@@ -174,6 +174,7 @@ fn serving_addr(line: &str) -> Option<String> {
     Some(v["fields"]["addr"].as_str()?.to_owned())
 }
 
+#[derive(Clone)]
 struct Client {
     http: reqwest::Client,
     base: String,
@@ -525,10 +526,11 @@ impl Ledger {
         // Carts: acknowledged lines and checkouts, and the holds they account for.
         let mut held: HashMap<u64, u64> = HashMap::new();
         let mut in_state: HashMap<u64, BTreeMap<u64, u64>> = HashMap::new();
+        let mut fetched = get_carts(c, &admin, self.carts.keys().copied().collect()).await;
         for (&id, rec) in &mut self.carts {
             r.looked_for += 1 + rec.lines.len() as u64 + u64::from(rec.order.is_some());
-            let cart = match c.get(&format!("/carts/{id}"), Some(&admin)).await {
-                Ok((200, cart)) => cart,
+            let cart = match fetched.remove(&id) {
+                Some(Ok((200, cart))) => cart,
                 other => {
                     let writes = 1 + rec.lines.len() as u64 + u64::from(rec.order.is_some());
                     r.lose(writes, format!("cart {id}: {other:?}"));
@@ -752,6 +754,30 @@ impl Ledger {
             }
         }
     }
+}
+
+/// `GET /carts/{id}` for each of `ids`, a few at a time (the carts add up over the rounds).
+async fn get_carts(
+    c: &Client,
+    token: &str,
+    ids: Vec<u64>,
+) -> HashMap<u64, reqwest::Result<(u16, Value)>> {
+    let mut tasks = tokio::task::JoinSet::new();
+    for chunk in ids.chunks(ids.len().div_ceil(8).max(1)) {
+        let (c, token, chunk) = (c.clone(), token.to_owned(), chunk.to_vec());
+        tasks.spawn(async move {
+            let mut out = Vec::new();
+            for id in chunk {
+                out.push((id, c.get(&format!("/carts/{id}"), Some(&token)).await));
+            }
+            out
+        });
+    }
+    let mut all = HashMap::new();
+    while let Some(done) = tasks.join_next().await {
+        all.extend(done.unwrap());
+    }
+    all
 }
 
 /// Product → quantity of a cart's `items` or an order's `lines`.
