@@ -136,9 +136,28 @@ impl App {
 }
 
 impl RunningApp {
+    /// Resolves if the store stops taking writes on its own (a failed flush or sync): the
+    /// process should then shut down and be restarted, which recovers from what is on disk.
+    pub async fn store_failed(&self) {
+        self.actors.store.writer_stopped().await
+    }
+
     /// Graceful shutdown as one chain: stop accepting and finish in-flight requests (bounded),
     /// stop the actors, then let the store writer drain and flush.
     pub async fn shutdown(self) {
+        let timeout = self.shutdown_timeout;
+        let actors = self.stop_serving().await;
+        actors.stop(timeout).await;
+        let store = actors.store.clone();
+        // The last handles to the store go with the actor system; then the data dir is free.
+        drop(actors);
+        close_store(store).await;
+        tracing::info!("trolley stopped");
+    }
+
+    /// Stops accepting connections and lets in-flight requests finish (bounded), leaving the
+    /// actors and the store as they are: all a server whose disk has failed can still do.
+    pub async fn stop_serving(self) -> Actors {
         let _ = self.stop_http.send(());
         let mut server = self.server;
         if tokio::time::timeout(self.shutdown_timeout, &mut server)
@@ -149,12 +168,7 @@ impl RunningApp {
             server.abort();
             let _ = server.await;
         }
-        self.actors.stop(self.shutdown_timeout).await;
-        let store = self.actors.store.clone();
-        // The last handles to the store go with the actor system; then the data dir is free.
-        drop(self.actors);
-        close_store(store).await;
-        tracing::info!("trolley stopped");
+        self.actors
     }
 }
 

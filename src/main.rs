@@ -169,7 +169,24 @@ async fn serve(config: Config) -> ExitCode {
         let _ = writeln!(out, "trolley listening on http://{}", app.addr);
         let _ = out.flush();
     }
-    shutdown_signal().await;
+    let store_failed = tokio::select! {
+        () = shutdown_signal() => false,
+        () = app.store_failed() => true,
+    };
+    if store_failed {
+        // sled cannot carry on after a failed flush, and after a failed fsync Linux may have
+        // dropped the data it was to write: only a restart, recovering from what is really on
+        // disk, is safe. Exit non-zero so a supervisor restarts us, without closing the store:
+        // a graceful close would ask the failed disk for more (sled's own close panics on it).
+        eprintln!(
+            "trolley: the disk failed (see the log); nothing more can be made durable, so the \
+             server stops; restart it once the disk is fixed (or has space) and it recovers \
+             every acknowledged write"
+        );
+        // In-flight requests get their answers (503 or 507) first.
+        let _actors = app.stop_serving().await;
+        std::process::exit(3);
+    }
     tracing::info!("shutting down; a second signal exits at once");
     tokio::spawn(async {
         shutdown_signal().await;

@@ -16,7 +16,7 @@ pub mod names {
     pub const HTTP_DURATION: &str = "trolley_http_request_duration_seconds";
     /// Summary: units written per group commit.
     pub const BATCH_UNITS: &str = "trolley_store_batch_units";
-    /// Summary (seconds): duration of one sled flush.
+    /// Summary (seconds): duration of one sled flush and the fdatasync after it.
     pub const FLUSH_SECONDS: &str = "trolley_store_flush_seconds";
     /// Gauge: sequence number of the last durable event.
     pub const LOG_HEAD: &str = "trolley_event_log_head";

@@ -4,6 +4,7 @@
 pub mod codec;
 #[cfg(feature = "test-hooks")]
 pub mod faults;
+mod fsync;
 pub mod idempotency;
 pub mod keys;
 pub mod writer;
@@ -57,10 +58,18 @@ impl From<sled::Error> for StorageError {
 
 impl From<std::io::Error> for StorageError {
     fn from(e: std::io::Error) -> Self {
+        StorageError::io("I/O", e)
+    }
+}
+
+impl StorageError {
+    /// `e` while `doing` something, a full disk kept apart from other failures.
+    pub(crate) fn io(doing: &str, e: std::io::Error) -> Self {
+        let text = format!("{doing}: {e}");
         if e.kind() == std::io::ErrorKind::StorageFull {
-            StorageError::DiskFull(e.to_string())
+            StorageError::DiskFull(text)
         } else {
-            StorageError::Io(e.to_string())
+            StorageError::Io(text)
         }
     }
 }
@@ -89,6 +98,10 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Sequence number of the last durable event; subscribers wait on its changes.
     head: tokio::sync::watch::Receiver<u64>,
+    /// Closed when the writer thread ends (a stop, or a failed flush or sync).
+    alive: tokio::sync::watch::Receiver<()>,
+    /// The failure that stopped the writer, answered to every later write.
+    failure: Arc<Mutex<Option<StorageError>>>,
     /// sled's data file, which carries its exclusive lock: `close` waits until the lock is free.
     lock_file: PathBuf,
     /// How far tests have moved this store's clock forward (see [`Store::advance_clock`]).
@@ -108,18 +121,34 @@ pub fn now_millis() -> u64 {
 impl Store {
     /// Opens (or creates) the database in `dir` and starts its writer thread.
     pub fn open(dir: &Path, cache_bytes: u64) -> Result<Self, StorageError> {
+        let created = fsync::missing_dirs(dir);
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             // We flush explicitly after every batch; sled's own timer would only add flushes.
             .flush_every_ms(None)
             .open()?;
+        let durability = fsync::Durability::open(dir, &created)
+            .map_err(|e| StorageError::Io(format!("syncing {}: {e}", dir.display())))?;
         let (tx, rx) = mpsc::channel();
         let (head_tx, head) = tokio::sync::watch::channel(0);
-        let writer = writer::Writer::new(db.clone(), rx, now_millis, head_tx)?;
+        let failure = Arc::new(Mutex::new(None));
+        let writer = writer::Writer::new(
+            db.clone(),
+            durability,
+            rx,
+            now_millis,
+            head_tx,
+            failure.clone(),
+        )?;
+        // Dropped when the writer thread ends, which is how `writer_stopped` hears of it.
+        let (alive_tx, alive) = tokio::sync::watch::channel(());
         let thread = std::thread::Builder::new()
             .name("trolley-writer".into())
-            .spawn(move || writer.run())
+            .spawn(move || {
+                let _alive = alive_tx;
+                writer.run()
+            })
             .map_err(|e| StorageError::Io(e.to_string()))?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -127,6 +156,8 @@ impl Store {
                 tx,
                 thread: Mutex::new(Some(thread)),
                 head,
+                alive,
+                failure,
                 lock_file: dir.join("db"),
                 #[cfg(feature = "test-hooks")]
                 skew_millis: Default::default(),
@@ -185,6 +216,10 @@ impl Store {
     /// Queues `unit`; the returned receiver resolves when it is durable.
     pub fn submit(&self, unit: Unit) -> Pending {
         let (reply, pending) = oneshot::channel();
+        if let Some(failure) = self.inner.failure.lock().ok().and_then(|f| f.clone()) {
+            let _ = reply.send(Err(failure));
+            return pending;
+        }
         #[cfg(feature = "test-hooks")]
         let Some((unit, reply)) = self.inner.faults.intercept(unit, reply, &self.inner.tx) else {
             return pending;
@@ -330,6 +365,13 @@ impl Store {
             .lock()
             .map(|t| t.as_ref().is_some_and(|h| !h.is_finished()))
             .unwrap_or(false)
+    }
+
+    /// Resolves once the writer thread has ended: after `stop_writer`, or on its own after a
+    /// failed flush or sync, when the store takes no more writes until a restart.
+    pub async fn writer_stopped(&self) {
+        let mut alive = self.inner.alive.clone();
+        while alive.changed().await.is_ok() {}
     }
 
     /// Stops the writer after what is queued and waits for its final flush. Writes submitted

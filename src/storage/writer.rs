@@ -4,13 +4,13 @@
 //! - event sequence numbers are assigned in commit order, without gaps,
 //! - uniqueness claims (usernames, product names) are decided by a single owner.
 //!
-//! A unit's waiter is answered only after the flush that made it durable.
+//! A unit's waiter is answered only after the flush and the fdatasync that made it durable.
 
-use super::{codec, keys, StorageError};
+use super::{codec, fsync::Durability, keys, StorageError};
 use crate::domain::{event::EventRecord, Event, Millis};
 use crate::telemetry::names;
 use std::collections::HashMap;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
 /// The most units one batch takes, so one slow flush never holds an unbounded queue.
@@ -82,28 +82,39 @@ pub(super) enum Request {
 
 pub(super) struct Writer {
     db: sled::Db,
+    /// sled's `flush` alone does not survive a power cut; this completes it.
+    durability: Durability,
     rx: mpsc::Receiver<Request>,
     next_seq: u64,
     clock: fn() -> Millis,
     /// The last durable event's sequence number, for subscribers waiting on new events.
     head: tokio::sync::watch::Sender<u64>,
+    /// Set when a flush or fsync failed. What it was writing may be partly on disk, and after a
+    /// failed fsync Linux may drop the unwritten pages while later fsyncs succeed, so nothing
+    /// can be acknowledged from then on: the writer stops (until the server restarts and sled
+    /// recovers from what is really on disk), and every later write gets this error.
+    failure: Arc<Mutex<Option<StorageError>>>,
 }
 
 impl Writer {
     pub(super) fn new(
         db: sled::Db,
+        durability: Durability,
         rx: mpsc::Receiver<Request>,
         clock: fn() -> Millis,
         head: tokio::sync::watch::Sender<u64>,
+        failure: Arc<Mutex<Option<StorageError>>>,
     ) -> Result<Self, StorageError> {
         let next_seq = last_seq(&db)? + 1;
         head.send_replace(next_seq - 1);
         Ok(Self {
             db,
+            durability,
             rx,
             next_seq,
             clock,
             head,
+            failure,
         })
     }
 
@@ -111,7 +122,7 @@ impl Writer {
     pub(super) fn run(mut self) {
         let mut stopping = false;
         let mut busy = false;
-        while !stopping {
+        while !stopping && self.failure().is_none() {
             let Ok(first) = self.rx.recv() else { break };
             let mut requests = vec![first];
             let gather_until = std::time::Instant::now() + GATHER_FOR;
@@ -141,9 +152,31 @@ impl Writer {
             }
             self.commit(units);
         }
-        if let Err(e) = self.db.flush() {
+        if let Some(failure) = self.failure() {
+            tracing::error!(error = %failure, "the store stopped taking writes after a failed flush or fsync");
+            // Whatever is still queued gets the same answer, not a silent drop.
+            while let Ok(request) = self.rx.try_recv() {
+                if let Request::Write(_, reply) = request {
+                    let _ = reply.send(Err(failure.clone()));
+                }
+            }
+            return;
+        }
+        if let Err(e) = self.make_durable() {
             tracing::error!(error = %e, "final flush failed");
         }
+    }
+
+    fn failure(&self) -> Option<StorageError> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    /// Flushes sled, then syncs what the flush wrote: one fdatasync covers the whole batch.
+    fn make_durable(&mut self) -> Result<(), StorageError> {
+        self.db.flush()?;
+        self.durability
+            .sync()
+            .map_err(|e| StorageError::io("fsync", e))
     }
 
     fn commit(&mut self, units: Vec<(Unit, oneshot::Sender<Result<Committed, StorageError>>)>) {
@@ -197,12 +230,21 @@ impl Writer {
             Ok(())
         } else {
             metrics::histogram!(names::BATCH_UNITS).record(accepted.len() as f64);
-            self.db.apply_batch(batch).and_then(|()| {
-                let started = std::time::Instant::now();
-                let flushed = self.db.flush().map(drop);
-                metrics::histogram!(names::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
-                flushed
-            })
+            self.db
+                .apply_batch(batch)
+                .map_err(StorageError::from)
+                .and_then(|()| {
+                    let started = std::time::Instant::now();
+                    let durable = self.make_durable();
+                    metrics::histogram!(names::FLUSH_SECONDS)
+                        .record(started.elapsed().as_secs_f64());
+                    if let Err(e) = &durable {
+                        if let Ok(mut failure) = self.failure.lock() {
+                            *failure = Some(e.clone());
+                        }
+                    }
+                    durable
+                })
         };
         match outcome {
             Ok(()) => {
@@ -217,7 +259,7 @@ impl Writer {
                 tracing::error!(error = %e, units = accepted.len(), "store write failed");
                 self.next_seq = first_seq;
                 for (reply, _) in accepted {
-                    let _ = reply.send(Err(StorageError::Io(e.to_string())));
+                    let _ = reply.send(Err(e.clone()));
                 }
             }
         }
