@@ -5,8 +5,8 @@
 //! whatever sled has handed to the OS survives it even without an fsync (measured: with the
 //! writer's `flush` removed, acknowledged writes still survive SIGKILL). The checker therefore
 //! catches acknowledgements sent before the write reached the store — a reply on enqueue, a
-//! lost unit, a half-applied batch, a sequence gap — while the `flush` before every
-//! acknowledgement is what protects against power loss, which no test here can cause.
+//! lost unit, a half-applied batch, a sequence gap. Power loss, which the sync before every
+//! acknowledgement protects against, is tested in `tests/power_cut.rs`.
 
 use serde_json::{json, Value};
 use std::path::Path;
