@@ -1005,60 +1005,106 @@ async fn acknowledged_writes_survive_power_cuts() {
     server.kill9();
 }
 
+/// A server on a fresh power-cut mount with the ledger's seed, and the one cart the fault
+/// tests add to (user 1's, product 1).
+struct Faulty {
+    // Held for the mount's lifetime.
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+    mount: powercut::Mount,
+    data: std::path::PathBuf,
+    server: Option<Server>,
+    c: Client,
+    ledger: Ledger,
+    cart: u64,
+    product: u64,
+    token: String,
+}
+
+impl Faulty {
+    /// `None` (after one line saying so) where FUSE is unavailable.
+    async fn start() -> Option<Faulty> {
+        let backing = tempfile::tempdir().unwrap();
+        let mountpoint = tempfile::tempdir().unwrap();
+        let mount = mount_or_skip(backing.path(), mountpoint.path())?;
+        let data = mount.path().join("data");
+        let server = Server::start(&data).await.unwrap();
+        let c = Client::new(&server.base);
+        let ledger = Ledger::seed(&c).await;
+        let cart = *ledger.carts.keys().next().unwrap();
+        let (product, token) = (ledger.products[1].0, ledger.users[1].token.clone());
+        Some(Faulty {
+            _dirs: (backing, mountpoint),
+            mount,
+            data,
+            server: Some(server),
+            c,
+            ledger,
+            cart,
+            product,
+            token,
+        })
+    }
+
+    /// Adds one unit to the cart and records what the answer says in the ledger.
+    async fn add(&mut self) -> &'static str {
+        let body = json!({ "product_id": self.product, "quantity": 1 });
+        let path = format!("/carts/{}/products", self.cart);
+        let answer = self.c.post(&path, Some(&self.token), body, 200).await;
+        let record = self.ledger.carts.get_mut(&self.cart).unwrap();
+        match answer {
+            Answer::Acked(_) => {
+                *record.lines.entry(self.product).or_default() += 1;
+                "acked"
+            }
+            Answer::Refused => panic!("plenty of stock, yet refused"),
+            Answer::Unknown => {
+                let (_, n) = record.unknown_add.unwrap_or((self.product, 0));
+                record.unknown_add = Some((self.product, n + 1));
+                "unknown"
+            }
+        }
+    }
+
+    /// Cuts the power (the server must be gone), restarts, and checks every acknowledged
+    /// write against the ledger.
+    async fn cut_restart_and_check(mut self) {
+        self.mount.power_cut().unwrap();
+        let server = Server::start(&self.data)
+            .await
+            .unwrap_or_else(|e| panic!("the store does not open: {e}"));
+        let report = self.ledger.check(&Client::new(&server.base)).await;
+        assert!(
+            report.lost.is_empty() && report.broken.is_empty(),
+            "lost: {:?}; broken: {:?}",
+            report.lost,
+            report.broken
+        );
+        server.kill9();
+    }
+}
+
 /// One failed fsync, then writes go on. Linux marks the pages of a failed write-back clean, so
 /// later fsyncs succeed without them: a store that kept acknowledging lost one event of an
 /// atomic unit whose state survived (measured: "cart 8: product 3 ×11, log adds 10").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writes_acknowledged_after_a_failed_fsync_survive_a_cut() {
-    let backing = tempfile::tempdir().unwrap();
-    let mountpoint = tempfile::tempdir().unwrap();
-    let Some(mut mount) = mount_or_skip(backing.path(), mountpoint.path()) else {
+    let Some(mut f) = Faulty::start().await else {
         return;
     };
-    let data = mount.path().join("data");
-    let server = Server::start(&data).await.unwrap();
-    let c = Client::new(&server.base);
-    let mut ledger = Ledger::seed(&c).await;
-    let cart = *ledger.carts.keys().next().unwrap();
-    let product = ledger.products[1].0;
-    let token = ledger.users[1].token.clone();
-    let add = async |ledger: &mut Ledger| {
-        let body = json!({ "product_id": product, "quantity": 1 });
-        let path = format!("/carts/{cart}/products");
-        let record = ledger.carts.get_mut(&cart).unwrap();
-        match c.post(&path, Some(&token), body, 200).await {
-            Answer::Acked(_) => *record.lines.entry(product).or_default() += 1,
-            Answer::Refused => panic!("plenty of stock, yet refused"),
-            Answer::Unknown => {
-                let (_, n) = record.unknown_add.unwrap_or((product, 0));
-                record.unknown_add = Some((product, n + 1));
-            }
-        }
-    };
     for _ in 0..5 {
-        add(&mut ledger).await;
+        f.add().await;
     }
     // The disk fails one sync; Linux then drops the data that sync was to write.
-    mount.fail_syncs(Some(powercut::Errno::EIO));
-    add(&mut ledger).await;
-    mount.fail_syncs(None);
+    f.mount.fail_syncs(Some(powercut::Errno::EIO));
+    f.add().await;
+    f.mount.fail_syncs(None);
     for _ in 0..5 {
-        add(&mut ledger).await;
+        f.add().await;
     }
-    server.kill9();
-    mount.power_cut().unwrap();
-
-    let server = Server::start(&data)
-        .await
-        .unwrap_or_else(|e| panic!("the store does not open: {e}"));
-    let report = ledger.check(&Client::new(&server.base)).await;
-    assert!(
-        report.lost.is_empty() && report.broken.is_empty(),
-        "acknowledged after a failed fsync, then lost: {:?}; broken: {:?}",
-        report.lost,
-        report.broken
-    );
-    server.kill9();
+    if let Some(server) = f.server.take() {
+        server.kill9();
+    }
+    f.cut_restart_and_check().await;
 }
 
 /// The disk fills up: the write that hit it is answered 507 (nothing acknowledged that is not
@@ -1067,70 +1113,45 @@ async fn writes_acknowledged_after_a_failed_fsync_survive_a_cut() {
 /// write.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_answers_507_stops_the_server_and_a_restart_recovers() {
-    let backing = tempfile::tempdir().unwrap();
-    let mountpoint = tempfile::tempdir().unwrap();
-    let Some(mut mount) = mount_or_skip(backing.path(), mountpoint.path()) else {
+    let Some(mut f) = Faulty::start().await else {
         return;
     };
-    let data = mount.path().join("data");
-    let server = Server::start(&data).await.unwrap();
-    let c = Client::new(&server.base);
-    let mut ledger = Ledger::seed(&c).await;
-    let cart = *ledger.carts.keys().next().unwrap();
-    let product = ledger.products[1].0;
-    let token = ledger.users[1].token.clone();
-    let path = format!("/carts/{cart}/products");
-    let body = json!({ "product_id": product, "quantity": 1 });
     for _ in 0..3 {
-        match c.post(&path, Some(&token), body.clone(), 200).await {
-            Answer::Acked(_) => {
-                let record = ledger.carts.get_mut(&cart).unwrap();
-                *record.lines.entry(product).or_default() += 1;
-            }
-            _ => panic!("a healthy disk took the add"),
-        }
+        assert_eq!(f.add().await, "acked", "a healthy disk takes the add");
     }
-
     // Let the background writers (the sales projection's offset) settle first, so the add is
     // the write that meets the full disk.
-    let admin = ledger.users[0].token.clone();
+    let admin = f.ledger.users[0].token.clone();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let log = c.read("/events?after=0&limit=1000", &admin).await;
-        let head = log["next_after"].as_u64();
-        let stats = c.read(&format!("/products/{product}/stats"), &admin).await;
-        if stats["as_of_seq"].as_u64() == head {
+        let log = f.c.read("/events?after=0&limit=1000", &admin).await;
+        let stats =
+            f.c.read(&format!("/products/{}/stats", f.product), &admin)
+                .await;
+        if stats["as_of_seq"].as_u64() == log["next_after"].as_u64() {
             break;
         }
         assert!(Instant::now() < deadline, "the projection never caught up");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    mount.fail_syncs(Some(powercut::Errno::ENOSPC));
-    let full = c
-        .send(reqwest::Method::POST, &path, Some(&token), Some(body))
-        .await
-        .unwrap();
+    f.mount.fail_syncs(Some(powercut::Errno::ENOSPC));
+    let path = format!("/carts/{}/products", f.cart);
+    let body = json!({ "product_id": f.product, "quantity": 1 });
+    let full =
+        f.c.send(reqwest::Method::POST, &path, Some(&f.token), Some(body))
+            .await
+            .unwrap();
     assert_eq!(full.0, 507, "{full:?}");
     assert_eq!(full.1["error"]["code"], "insufficient_storage");
-    let record = ledger.carts.get_mut(&cart).unwrap();
-    record.unknown_add = Some((product, 1));
+    let record = f.ledger.carts.get_mut(&f.cart).unwrap();
+    record.unknown_add = Some((f.product, 1));
 
+    let server = f.server.take().unwrap();
     let (status, log) = server.exit_on_its_own().await;
     assert_eq!(status.code(), Some(3), "{log}");
     assert!(log.contains("the disk failed"), "{log}");
 
     // Space again; the power goes too, for good measure.
-    mount.fail_syncs(None);
-    mount.power_cut().unwrap();
-    let server = Server::start(&data)
-        .await
-        .unwrap_or_else(|e| panic!("the store does not open: {e}"));
-    let report = ledger.check(&Client::new(&server.base)).await;
-    assert!(
-        report.lost.is_empty() && report.broken.is_empty(),
-        "lost: {:?}; broken: {:?}",
-        report.lost,
-        report.broken
-    );
-    server.kill9();
+    f.mount.fail_syncs(None);
+    f.cut_restart_and_check().await;
 }
