@@ -3,6 +3,7 @@
 use super::with_actors;
 use crate::actors::{user, Actors, Error};
 use crate::domain::UserId;
+use warp::http::HeaderValue;
 use warp::{Filter, Rejection};
 
 /// Who is calling, as established by their token.
@@ -32,17 +33,24 @@ fn bearer(header: Option<&str>) -> Option<&str> {
 
 /// Requires a valid, unexpired bearer token.
 pub fn caller(actors: Actors) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and(with_actors(actors))
-        .and_then(|header: Option<String>, actors: Actors| async move {
-            let token = bearer(header.as_deref()).ok_or(Error::Unauthorized)?;
+    // The raw value, not `header::optional::<String>`: that rejects a non-ASCII value as an
+    // invalid header, which loses to a sibling route's 405; such a value is simply no token.
+    let header = warp::header::value("authorization")
+        .map(Some)
+        .or(warp::any().map(|| None::<HeaderValue>))
+        .unify();
+    header.and(with_actors(actors)).and_then(
+        |header: Option<HeaderValue>, actors: Actors| async move {
+            let header = header.as_ref().and_then(|h| h.to_str().ok());
+            let token = bearer(header).ok_or(Error::Unauthorized)?;
             let session = user::authenticate(&actors.store, token)?;
             Ok::<_, Rejection>(Caller {
                 user_id: session.user_id,
                 is_admin: session.is_admin,
                 token: token.to_owned(),
             })
-        })
+        },
+    )
 }
 
 #[cfg(test)]

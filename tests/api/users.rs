@@ -383,3 +383,28 @@ async fn a_flood_of_headers_is_refused_and_the_server_keeps_serving() {
     }
     assert_eq!(app.get("/healthz", None).await.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_non_ascii_authorization_header_is_a_plain_401_on_every_route() {
+    let app = spawn_app().await;
+    let header = reqwest::header::HeaderValue::from_bytes(b"Bearer \xc3\xa9\xff").unwrap();
+    let routes = [
+        (reqwest::Method::POST, "/products"),
+        (reqwest::Method::GET, "/me"),
+        (reqwest::Method::POST, "/carts"),
+        (reqwest::Method::GET, "/events"),
+        (reqwest::Method::GET, "/orders"),
+    ];
+    for (method, path) in routes {
+        let r = app
+            .client
+            .request(method.clone(), app.url(path))
+            .header("authorization", header.clone())
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert_error(r, StatusCode::UNAUTHORIZED, "unauthorized").await;
+    }
+}
