@@ -310,10 +310,13 @@ fn reused() -> ApiError {
     )
 }
 
+/// The code of a 409 that asks the client to retry the same key later.
+const IN_PROGRESS: &str = "idempotency_request_in_progress";
+
 fn in_progress() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "idempotency_request_in_progress",
+        IN_PROGRESS,
         "a request with this Idempotency-Key is still being processed; retry later",
     )
 }
@@ -329,6 +332,9 @@ async fn record_outcome(
     let (status, body) = match outcome {
         Ok(o) => (o.status, body_bytes(&o.body)),
         Err(e) if e.status.is_server_error() => return Err(e),
+        // Another attempt of this key got its work in first: its mark answers the next retry,
+        // so this answer must not be recorded in place of it.
+        Err(e) if e.code == IN_PROGRESS => return Err(e),
         Err(e) => (e.status, body_bytes(&e.body())),
     };
     let created_at = store.now();

@@ -147,10 +147,17 @@ impl TestApp {
         .await
     }
 
-    /// Registers `username` and logs in: (user id, token).
+    /// Registers `username` and logs in: (user id, token). Set-up, so a 503 (a test's short
+    /// call timeout on a loaded machine) is retried: a registration that landed anyway then
+    /// answers 409 `username_taken`, which is as good.
     pub async fn signup(&self, username: &str) -> (u64, String) {
-        let r = self.register(username, PASSWORD).await;
-        assert_eq!(r.status(), StatusCode::CREATED, "register {username}");
+        let (r, attempts) = retry_503(|| self.register(username, PASSWORD)).await;
+        let landed_before = r.status() == StatusCode::CONFLICT && attempts > 1;
+        assert!(
+            r.status() == StatusCode::CREATED || landed_before,
+            "register {username}: {}",
+            r.status()
+        );
         let token = self.token_of(username, PASSWORD).await;
         let id = json_of(self.get("/me", Some(&token)).await).await["id"]
             .as_u64()
@@ -159,7 +166,7 @@ impl TestApp {
     }
 
     pub async fn token_of(&self, username: &str, password: &str) -> String {
-        let r = self.login(username, password).await;
+        let (r, _) = retry_503(|| self.login(username, password)).await;
         assert_eq!(r.status(), StatusCode::OK, "login {username}");
         json_of(r).await["token"].as_str().unwrap().to_owned()
     }
@@ -168,22 +175,39 @@ impl TestApp {
         self.token_of(ADMIN, ADMIN_PASSWORD).await
     }
 
+    /// Set-up with an `Idempotency-Key`, so a 503 is retried without a second product.
     pub async fn create_product(&self, admin: &str, name: &str, price: i64, stock: i64) -> u64 {
-        let r = self
-            .post_json(
-                "/products",
-                Some(admin),
-                &json!({ "name": name, "price_cents": price, "stock": stock }),
-            )
-            .await;
+        let body = json!({ "name": name, "price_cents": price, "stock": stock });
+        let r = self.post_keyed("/products", admin, &body).await;
         assert_eq!(r.status(), StatusCode::CREATED, "create product {name}");
         json_of(r).await["id"].as_u64().unwrap()
     }
 
+    /// Set-up with an `Idempotency-Key`, so a 503 is retried without a second cart.
     pub async fn create_cart(&self, token: &str) -> u64 {
-        let r = self.post_json("/carts", Some(token), &json!({})).await;
+        let r = self.post_keyed("/carts", token, &json!({})).await;
         assert_eq!(r.status(), StatusCode::CREATED);
         json_of(r).await["id"].as_u64().unwrap()
+    }
+
+    /// A POST with a fresh `Idempotency-Key`, retried with the same key while it answers 503.
+    async fn post_keyed(&self, path: &str, token: &str, body: &Value) -> Response {
+        static KEYS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let key = format!(
+            "setup-{}",
+            KEYS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let send = || async {
+            self.client
+                .post(self.url(path))
+                .bearer_auth(token)
+                .header("idempotency-key", &key)
+                .json(body)
+                .send()
+                .await
+                .expect("request sent")
+        };
+        retry_503(send).await.0
     }
 
     pub async fn add(&self, token: &str, cart: u64, product: u64, quantity: i64) -> Response {
@@ -262,6 +286,24 @@ impl TestApp {
         let r = self.get("/orders", Some(token)).await;
         assert_eq!(r.status(), StatusCode::OK);
         json_of(r).await["items"].as_array().unwrap().clone()
+    }
+}
+
+/// Sends a set-up request again while it answers 503 (bounded by [`PATIENCE`]): the last
+/// answer and how many attempts it took.
+async fn retry_503<F, Fut>(mut send: F) -> (Response, u32)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let mut attempts = 0;
+    loop {
+        let r = send().await;
+        attempts += 1;
+        if r.status() != StatusCode::SERVICE_UNAVAILABLE || tokio::time::Instant::now() > deadline {
+            return (r, attempts);
+        }
     }
 }
 
