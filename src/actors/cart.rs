@@ -238,6 +238,13 @@ impl CartActor {
             event,
             mark,
         } = change;
+        if let Some(mark) = &mark {
+            // An earlier attempt of this key did the work already (its answer was lost and the
+            // gateway looked before it landed); the state loaded here includes it.
+            if self.store.contains(mark.key())? {
+                return Err(Error::KeyInUse);
+            }
+        }
         let cart = &state.cart;
         let next = cart.with_line(product_id, quantity, self.store.now());
         let with = Unit::default()
@@ -597,11 +604,13 @@ impl Actor for CartActor {
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        Spawn { id, after_failure }: Spawn,
+        Spawn { id, .. }: Spawn,
     ) -> Result<Self::State, ActorProcessingErr> {
-        if after_failure {
-            self.store.barrier().await?;
-        }
+        // Whatever a predecessor queued must be visible before this one loads, even if the
+        // predecessor's own wait for it (`post_stop`) ran out on a slow disk: a stale load
+        // would let this actor overwrite a change that lands after it. If the disk is still
+        // stalled, the start fails (503) rather than load stale state.
+        self.store.barrier().await?;
         let Some(cart) = self.store.get::<Cart>(&keys::cart(CartId(id)))? else {
             return Err(Missing.into());
         };

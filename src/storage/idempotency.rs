@@ -41,6 +41,11 @@ impl Mark {
         }
     }
 
+    /// The key the mark is stored under: present once an attempt's work has landed.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
     /// `unit` with this mark claimed in it, for work on `resource`. The time index entry
     /// lets the reaper purge a mark whose answer was never recorded.
     pub fn apply(self, unit: Unit, resource: u64) -> Unit {

@@ -368,7 +368,9 @@ async fn an_add_that_timed_out_inside_the_server_is_not_applied_again_by_its_ret
     let path = format!("/carts/{cart}/products");
     let body = json!({ "product_id": tea, "quantity": 5 });
 
-    // The disk stalls under the add past the server's own bound: 503, outcome unknown.
+    // The cart's actor is up (its start reads the store), then the disk stalls under the add
+    // past the server's own bound: 503, outcome unknown.
+    app.cart(&token, cart).await;
     let stalled = app.actors().store.stall_disk();
     let r = app.post_with_key(&path, &token, "slow-1", &body).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
