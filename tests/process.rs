@@ -61,11 +61,17 @@ impl Server {
             .unwrap_or_else(|| panic!("server did not start; it printed {line:?}"))
             .to_owned();
         let server = Server { child, base };
-        let ready = reqwest::get(format!("{}/readyz", server.base))
-            .await
-            .unwrap();
-        assert!(ready.status().is_success(), "ready once announced");
-        server
+        // Serving, and normally ready too; on a loaded machine /readyz (which asks every
+        // directory) may need a moment longer.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = reqwest::get(format!("{}/readyz", server.base)).await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return server;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "never ready");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Resident memory of the server process, in KiB.
