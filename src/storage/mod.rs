@@ -13,7 +13,7 @@ pub use writer::{Committed, Op, Unit};
 
 use serde::de::DeserializeOwned;
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
@@ -101,7 +101,7 @@ struct Inner {
     /// Closed when the writer thread ends (a stop, or a failed flush or sync).
     alive: tokio::sync::watch::Receiver<()>,
     /// The failure that stopped the writer, answered to every later write.
-    failure: Arc<Mutex<Option<StorageError>>>,
+    failure: Arc<OnceLock<StorageError>>,
     /// sled's data file, which carries its exclusive lock: `close` waits until the lock is free.
     lock_file: PathBuf,
     /// How far tests have moved this store's clock forward (see [`Store::advance_clock`]).
@@ -132,7 +132,7 @@ impl Store {
             .map_err(|e| StorageError::Io(format!("syncing {}: {e}", dir.display())))?;
         let (tx, rx) = mpsc::channel();
         let (head_tx, head) = tokio::sync::watch::channel(0);
-        let failure = Arc::new(Mutex::new(None));
+        let failure = Arc::new(OnceLock::new());
         let writer = writer::Writer::new(
             db.clone(),
             durability,
@@ -216,8 +216,8 @@ impl Store {
     /// Queues `unit`; the returned receiver resolves when it is durable.
     pub fn submit(&self, unit: Unit) -> Pending {
         let (reply, pending) = oneshot::channel();
-        if let Some(failure) = self.inner.failure.lock().ok().and_then(|f| f.clone()) {
-            let _ = reply.send(Err(failure));
+        if let Some(failure) = self.inner.failure.get() {
+            let _ = reply.send(Err(failure.clone()));
             return pending;
         }
         #[cfg(feature = "test-hooks")]

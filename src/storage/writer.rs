@@ -10,7 +10,7 @@ use super::{codec, fsync::Durability, keys, StorageError};
 use crate::domain::{event::EventRecord, Event, Millis};
 use crate::telemetry::names;
 use std::collections::HashMap;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc, OnceLock};
 use tokio::sync::oneshot;
 
 /// The most units one batch takes, so one slow flush never holds an unbounded queue.
@@ -93,7 +93,7 @@ pub(super) struct Writer {
     /// failed fsync Linux may drop the unwritten pages while later fsyncs succeed, so nothing
     /// can be acknowledged from then on: the writer stops (until the server restarts and sled
     /// recovers from what is really on disk), and every later write gets this error.
-    failure: Arc<Mutex<Option<StorageError>>>,
+    failure: Arc<OnceLock<StorageError>>,
 }
 
 impl Writer {
@@ -103,7 +103,7 @@ impl Writer {
         rx: mpsc::Receiver<Request>,
         clock: fn() -> Millis,
         head: tokio::sync::watch::Sender<u64>,
-        failure: Arc<Mutex<Option<StorageError>>>,
+        failure: Arc<OnceLock<StorageError>>,
     ) -> Result<Self, StorageError> {
         let next_seq = last_seq(&db)? + 1;
         head.send_replace(next_seq - 1);
@@ -122,7 +122,7 @@ impl Writer {
     pub(super) fn run(mut self) {
         let mut stopping = false;
         let mut busy = false;
-        while !stopping && self.failure().is_none() {
+        while !stopping && self.failure.get().is_none() {
             let Ok(first) = self.rx.recv() else { break };
             let mut requests = vec![first];
             let gather_until = std::time::Instant::now() + GATHER_FOR;
@@ -152,7 +152,7 @@ impl Writer {
             }
             self.commit(units);
         }
-        if let Some(failure) = self.failure() {
+        if let Some(failure) = self.failure.get() {
             tracing::error!(error = %failure, "the store stopped taking writes after a failed flush or fsync");
             // Whatever is still queued gets the same answer, not a silent drop.
             while let Ok(request) = self.rx.try_recv() {
@@ -165,10 +165,6 @@ impl Writer {
         if let Err(e) = self.make_durable() {
             tracing::error!(error = %e, "final flush failed");
         }
-    }
-
-    fn failure(&self) -> Option<StorageError> {
-        self.failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Flushes sled, then syncs what the flush wrote: one fdatasync covers the whole batch.
@@ -239,9 +235,7 @@ impl Writer {
                     metrics::histogram!(names::FLUSH_SECONDS)
                         .record(started.elapsed().as_secs_f64());
                     if let Err(e) = &durable {
-                        if let Ok(mut failure) = self.failure.lock() {
-                            *failure = Some(e.clone());
-                        }
+                        let _ = self.failure.set(e.clone());
                     }
                     durable
                 })
