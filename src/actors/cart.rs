@@ -250,10 +250,7 @@ impl CartActor {
         let with = Unit::default()
             .put(keys::cart(cart.id), codec::encode(&next))
             .event(event);
-        let with = match mark {
-            Some(mark) => mark.apply(with, cart.id.0),
-            None => with,
-        };
+        let with = Mark::apply_to(mark, with, cart.id.0);
         let cart_id = cart.id;
         let reservation = self
             .inventory
@@ -756,10 +753,7 @@ pub async fn create_marked(
             cart_id: cart.id,
             user_id: user,
         });
-    let unit = match mark {
-        Some(mark) => mark.apply(unit, cart.id.0),
-        None => unit,
-    };
+    let unit = Mark::apply_to(mark, unit, cart.id.0);
     store.write(unit).await?;
     Ok(CartView {
         id: cart.id,

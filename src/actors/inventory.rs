@@ -515,10 +515,7 @@ pub async fn create_marked(
             price_cents: product.price.get(),
             stock: stock.get(),
         });
-    let unit = match mark {
-        Some(mark) => mark.apply(unit, product.id.0),
-        None => unit,
-    };
+    let unit = Mark::apply_to(mark, unit, product.id.0);
     match store.write(unit).await {
         Ok(_) => Ok(ProductView::of(&Inventory::new(product, []))),
         Err(StorageError::Conflict(k)) if k == name_key => Err(Error::ProductNameTaken),

@@ -46,6 +46,14 @@ impl Mark {
         &self.key
     }
 
+    /// `unit` with `mark` (if the request had a key) claimed in it, for work on `resource`.
+    pub fn apply_to(mark: Option<Mark>, unit: Unit, resource: u64) -> Unit {
+        match mark {
+            Some(mark) => mark.apply(unit, resource),
+            None => unit,
+        }
+    }
+
     /// `unit` with this mark claimed in it, for work on `resource`. The time index entry
     /// lets the reaper purge a mark whose answer was never recorded.
     pub fn apply(self, unit: Unit, resource: u64) -> Unit {
