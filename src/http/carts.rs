@@ -110,32 +110,25 @@ async fn create(
     };
     let again = actors.clone();
     let replay = move |cart| async move {
-        Outcome::new(StatusCode::CREATED, view(&again, cart, user).await?)
+        Outcome::new(StatusCode::CREATED, view(&again, cart, user, false).await?)
     };
     idem.run(&actors.store, &caller, &raw, work, replay).await
 }
 
-/// The owner's view of `cart`, to answer a keyed request whose first answer was lost.
-async fn view(actors: &Actors, cart: u64, user: UserId) -> Result<CartView, Error> {
+/// `cart` as `user` may see it (also the answer to a keyed request whose first one was lost).
+async fn view(actors: &Actors, cart: u64, user: UserId, is_admin: bool) -> Result<CartView, Error> {
     actors
         .carts
         .call(cart, |reply| CartMsg::Get {
             user,
-            is_admin: false,
+            is_admin,
             reply,
         })
         .await?
 }
 
 async fn get(id: u64, actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
-    let cart = actors
-        .carts
-        .call(id, |reply| CartMsg::Get {
-            user: caller.user_id,
-            is_admin: caller.is_admin,
-            reply,
-        })
-        .await??;
+    let cart = view(&actors, id, caller.user_id, caller.is_admin).await?;
     Ok(ok(&cart))
 }
 
@@ -148,8 +141,9 @@ async fn add_product(
 ) -> Result<warp::reply::Response, Rejection> {
     let user = caller.user_id;
     let again = actors.clone();
-    let replay =
-        move |cart| async move { Outcome::new(StatusCode::OK, view(&again, cart, user).await?) };
+    let replay = move |cart| async move {
+        Outcome::new(StatusCode::OK, view(&again, cart, user, false).await?)
+    };
     let store = actors.store.clone();
     let work = move |mark| async move {
         let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
