@@ -4,7 +4,7 @@
 
 use crate::actors::{bus, user};
 use crate::domain::{Password, User, Username};
-use crate::storage::{codec, keys, StorageError, Store, Unit};
+use crate::storage::{keys, StorageError, Store};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,6 +17,8 @@ pub enum AdminError {
     Invalid(String),
     #[error(transparent)]
     Storage(#[from] StorageError),
+    #[error(transparent)]
+    Failed(#[from] crate::actors::Error),
 }
 
 fn open(dir: &Path) -> Result<Store, AdminError> {
@@ -75,13 +77,10 @@ pub async fn set_admin(dir: &Path, username: &str) -> Result<(), AdminError> {
         let id = user::user_id_by_name(&store, &name)
             .map_err(|e| AdminError::Invalid(e.to_string()))?
             .ok_or_else(|| AdminError::Invalid(format!("no user named {username}")))?;
-        let mut record: User = store
+        let record: User = store
             .get(&keys::user(id))?
             .ok_or_else(|| AdminError::Invalid(format!("no user named {username}")))?;
-        record.is_admin = true;
-        store
-            .write(Unit::default().put(keys::user(id), codec::encode(&record)))
-            .await?;
+        user::grant_admin(&store, &record).await?;
         Ok(())
     }
     .await;

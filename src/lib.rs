@@ -12,6 +12,7 @@
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
+//! - `testing` (only with the `test-hooks` feature): failure injection for this crate's tests.
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
 
@@ -23,6 +24,8 @@ pub mod http;
 pub mod memory;
 pub mod storage;
 pub mod telemetry;
+#[cfg(feature = "test-hooks")]
+pub mod testing;
 
 pub use config::Config;
 

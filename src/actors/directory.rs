@@ -4,11 +4,12 @@
 //! drain (finish what is queued) and stop. An id is never served by two actors at once: a new
 //! actor for an id is spawned only after the previous one has fully stopped.
 //!
-//! Restart policy: a failed actor is restarted at once; one that failed more than
-//! [`MAX_FAILURES`] times within [`FAILURE_WINDOW`] is left stopped and its id answers
-//! `unavailable` until the window has passed, so one poisoned record cannot spin the system.
+//! Restart policy ([`super::restarts`]): a failed actor is restarted at once; one that keeps
+//! failing is left stopped and its id answers `unavailable` until its failures are old enough.
 
-use super::{Error, Missing};
+use super::entity::{Entity, Shell, Spawn};
+use super::restarts::Failures;
+use super::Missing;
 use crate::storage::now_millis;
 use crate::telemetry::names;
 use ractor::{
@@ -21,36 +22,15 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
-pub const MAX_FAILURES: usize = 5;
+pub use super::restarts::{FAILURE_WINDOW, MAX_FAILURES};
 /// Passivating at least this many actors in one sweep is worth returning memory to the OS.
 const TRIM_AFTER: usize = 256;
-pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
-
-/// What an entity actor is started with.
-#[derive(Debug, Clone, Copy)]
-pub struct Spawn {
-    pub id: u64,
-    /// The previous actor of this id failed: writes it queued may not have landed yet, so
-    /// the new one waits for the store writer before loading. (An actor that stops normally
-    /// waits for its own writes in `post_stop`, and a successor starts only after that.)
-    pub after_failure: bool,
-}
-
-/// An actor kind a directory can manage: spawned with its id, cloned from a prototype that
-/// carries what every actor of the kind needs (store, other handles, settings).
-pub trait Entity: Actor<Arguments = Spawn> + Clone {
-    /// Shown in errors and logs ("cart", "product", "user").
-    const KIND: &'static str;
-
-    /// A message that makes the actor fail, for supervision tests.
-    #[cfg(feature = "test-hooks")]
-    fn fail_message() -> Self::Msg;
-}
 
 /// A listed actor and when a caller last looked it up (milliseconds since the epoch).
 pub struct Listed<M> {
-    actor: ActorRef<M>,
-    last_used: Arc<AtomicU64>,
+    pub(super) actor: ActorRef<M>,
+    /// Passivation picks actors by it; every lookup through a handle refreshes it.
+    pub(super) last_used: Arc<AtomicU64>,
 }
 
 impl<M> Clone for Listed<M> {
@@ -64,10 +44,10 @@ impl<M> Clone for Listed<M> {
 
 /// Live actors by id, shared with every [`Handle`] so lookups skip the directory's mailbox.
 /// Only the directory writes it.
-type Live<M> = Arc<RwLock<HashMap<u64, Listed<M>>>>;
+pub(super) type Live<M> = Arc<RwLock<HashMap<u64, Listed<M>>>>;
 
 /// The current directory actor; replaced when the root supervisor restarts it.
-type Slot<M> = Arc<RwLock<ActorRef<DirectoryMsg<M>>>>;
+pub(super) type Slot<M> = Arc<RwLock<ActorRef<DirectoryMsg<M>>>>;
 
 pub enum DirectoryMsg<M> {
     /// The live actor of `id`, spawned from storage if needed; `None` if `id` does not exist.
@@ -79,13 +59,6 @@ pub enum DirectoryMsg<M> {
     LiveCount { reply: RpcReplyPort<usize> },
     /// Passivate actors idle longer than the idle timeout (sent by the directory's timer).
     Sweep,
-    /// Makes the actor of `id` fail and answers once it has been restarted, with the new
-    /// actor's id.
-    #[cfg(feature = "test-hooks")]
-    FailChild {
-        id: u64,
-        reply: RpcReplyPort<Option<ActorId>>,
-    },
 }
 
 pub struct Directory<A: Entity> {
@@ -105,13 +78,11 @@ pub struct DirectoryState {
     /// Actors passivated by the last sweep; their memory is trimmed at the next one, once
     /// they have stopped.
     passivated: usize,
-    /// Recent failure times per id, for the restart policy.
-    failures: HashMap<u64, Vec<Instant>>,
-    #[cfg(feature = "test-hooks")]
-    awaiting_restart: HashMap<u64, RpcReplyPort<Option<ActorId>>>,
+    /// Recent failures per id, for the restart policy.
+    failures: HashMap<u64, Failures>,
 }
 
-fn is_alive(cell: &ActorCell) -> bool {
+pub(super) fn is_alive(cell: &ActorCell) -> bool {
     matches!(
         cell.get_status(),
         ActorStatus::Starting | ActorStatus::Running | ActorStatus::Upgrading
@@ -159,7 +130,8 @@ impl<A: Entity> Directory<A> {
             state.tasks.remove(&id);
         }
         let args = Spawn { id, after_failure };
-        match Actor::spawn_linked(None, self.proto.clone(), args, myself.get_cell()).await {
+        let shell = Shell(self.proto.clone());
+        match Actor::spawn_linked(None, shell, args, myself.get_cell()).await {
             Ok((actor, task)) => {
                 state.by_actor.insert(actor.get_id(), id);
                 state.tasks.insert(id, (actor.get_id(), task));
@@ -229,24 +201,18 @@ impl<A: Entity> Directory<A> {
 
     /// Records a failure of `id`; true if it may be restarted.
     fn note_failure(state: &mut DirectoryState, id: u64) -> bool {
-        let now = Instant::now();
-        let times = state.failures.entry(id).or_default();
-        times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-        times.push(now);
-        times.len() <= MAX_FAILURES
+        state.failures.entry(id).or_default().record(Instant::now())
     }
 
     fn quarantined(state: &mut DirectoryState, id: u64) -> bool {
-        let Some(times) = state.failures.get_mut(&id) else {
+        let Some(failures) = state.failures.get_mut(&id) else {
             return false;
         };
-        let now = Instant::now();
-        times.retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-        if times.is_empty() {
+        let quarantined = failures.quarantined(Instant::now());
+        if failures.is_clear() {
             state.failures.remove(&id);
-            return false;
         }
-        times.len() > MAX_FAILURES
+        quarantined
     }
 }
 
@@ -265,8 +231,6 @@ impl<A: Entity> Actor for Directory<A> {
             tasks: HashMap::new(),
             passivated: 0,
             failures: HashMap::new(),
-            #[cfg(feature = "test-hooks")]
-            awaiting_restart: HashMap::new(),
         })
     }
 
@@ -309,16 +273,6 @@ impl<A: Entity> Actor for Directory<A> {
             DirectoryMsg::LiveCount { reply } => {
                 let _ = reply.send(state.by_actor.len());
             }
-            #[cfg(feature = "test-hooks")]
-            DirectoryMsg::FailChild { id, reply } => match self.live_actor(id) {
-                Some(actor) => {
-                    state.awaiting_restart.insert(id, reply);
-                    let _ = actor.cast(A::fail_message());
-                }
-                None => {
-                    let _ = reply.send(None);
-                }
-            },
         }
         Ok(())
     }
@@ -335,29 +289,20 @@ impl<A: Entity> Actor for Directory<A> {
                     return Ok(());
                 };
                 self.forget(state, id, cell.get_id());
-                let restarted = if let Some(already) = self.live_actor(id) {
+                if self.live_actor(id).is_some() {
                     // A request got here first and started a fresh actor: keep that one, never
                     // run two actors for one entity.
-                    Some(already)
                 } else if Self::note_failure(state, id) {
                     tracing::error!(kind = A::KIND, id, %error, "actor failed; restarting it from storage");
                     metrics::counter!(names::RESTARTS, "kind" => A::KIND).increment(1);
-                    self.spawn_child(&myself, state, id, true)
-                        .await
-                        .ok()
-                        .flatten()
+                    // A failed restart leaves the id unlisted: the next request tries again.
+                    let _ = self.spawn_child(&myself, state, id, true).await;
                 } else {
                     tracing::error!(
                         kind = A::KIND, id, %error,
                         "actor failed more than {MAX_FAILURES} times in {FAILURE_WINDOW:?}; not restarting it"
                     );
-                    None
-                };
-                #[cfg(feature = "test-hooks")]
-                if let Some(reply) = state.awaiting_restart.remove(&id) {
-                    let _ = reply.send(restarted.as_ref().map(|a| a.get_id()));
                 }
-                drop(restarted);
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
                 if let Some(id) = state.by_actor.remove(&cell.get_id()) {
@@ -367,182 +312,5 @@ impl<A: Entity> Actor for Directory<A> {
             _ => {}
         }
         Ok(())
-    }
-}
-
-/// How callers reach the actors of one kind.
-pub struct Handle<A: Entity> {
-    slot: Slot<A::Msg>,
-    live: Live<A::Msg>,
-    /// Bound on every call, so a dead or stuck actor costs a 503, never a hung request.
-    timeout: Duration,
-    /// Passed to restarted directories.
-    idle_timeout: Duration,
-}
-
-impl<A: Entity> Clone for Handle<A> {
-    fn clone(&self) -> Self {
-        Self {
-            slot: self.slot.clone(),
-            live: self.live.clone(),
-            timeout: self.timeout,
-            idle_timeout: self.idle_timeout,
-        }
-    }
-}
-
-impl<A: Entity> Handle<A> {
-    /// Starts the directory of this kind under `supervisor`.
-    pub async fn start(
-        proto: A,
-        supervisor: ActorCell,
-        timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Result<Self, SpawnErr> {
-        let live: Live<A::Msg> = Arc::default();
-        let dir = Directory::start(proto, live.clone(), supervisor, idle_timeout, timeout).await?;
-        Ok(Self {
-            slot: Arc::new(RwLock::new(dir)),
-            live,
-            timeout,
-            idle_timeout,
-        })
-    }
-
-    /// Restarts a failed directory, keeping the map of live actors.
-    pub async fn restart(&self, proto: A, supervisor: ActorCell) -> Result<ActorCell, SpawnErr> {
-        let live = self.live.clone();
-        let dir =
-            Directory::start(proto, live, supervisor, self.idle_timeout, self.timeout).await?;
-        let cell = dir.get_cell();
-        if let Ok(mut slot) = self.slot.write() {
-            *slot = dir;
-        }
-        Ok(cell)
-    }
-
-    pub fn directory_cell(&self) -> Option<ActorCell> {
-        self.slot.read().ok().map(|d| d.get_cell())
-    }
-
-    fn directory(&self) -> Result<ActorRef<DirectoryMsg<A::Msg>>, Error> {
-        self.slot
-            .read()
-            .map(|d| d.clone())
-            .map_err(|_| Error::Unavailable(format!("{} directory", A::KIND)))
-    }
-
-    /// The live actor of `id`, started if needed.
-    pub async fn actor(&self, id: u64) -> Result<ActorRef<A::Msg>, Error> {
-        let cached = self
-            .live
-            .read()
-            .ok()
-            .and_then(|live| live.get(&id).cloned());
-        if let Some(listed) = cached.filter(|l| is_alive(&l.actor.get_cell())) {
-            listed.last_used.store(now_millis(), Ordering::Relaxed);
-            return Ok(listed.actor);
-        }
-        let dir = self.directory()?;
-        match ask(
-            &dir,
-            |reply| DirectoryMsg::Get { id, reply },
-            self.timeout,
-            A::KIND,
-        )
-        .await?
-        {
-            Ok(Some(actor)) => Ok(actor),
-            Ok(None) => Err(Error::NotFound(A::KIND)),
-            Err(reason) => Err(Error::Unavailable(reason)),
-        }
-    }
-
-    /// Sends a request to the actor of `id` and waits (bounded) for its answer. If the actor
-    /// stopped accepting messages (passivated, or failed) before the request got in, the
-    /// request — never delivered — goes to its successor instead.
-    pub async fn call<R: Send + 'static>(
-        &self,
-        id: u64,
-        msg: impl FnOnce(RpcReplyPort<R>) -> A::Msg,
-    ) -> Result<R, Error> {
-        let (tx, rx) = ractor::concurrency::oneshot();
-        self.send(id, msg(tx.into())).await?;
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(Error::Unavailable(format!("{} stopped", A::KIND))),
-            Err(_) => Err(Error::Unavailable(format!("{} timed out", A::KIND))),
-        }
-    }
-
-    /// Delivers `msg` to the actor of `id`, starting it from storage if it is not running
-    /// (passivated, or never started), without waiting for it to be handled. A message the
-    /// actor refused because it had begun stopping goes to its successor instead.
-    pub async fn send(&self, id: u64, mut msg: A::Msg) -> Result<(), Error> {
-        let mut attempts = 0;
-        loop {
-            let actor = self.actor(id).await?;
-            match actor.send_message(msg) {
-                Ok(()) => return Ok(()),
-                Err(ractor::MessagingErr::SendErr(undelivered)) if attempts < 3 => {
-                    attempts += 1;
-                    msg = undelivered;
-                }
-                Err(_) => return Err(Error::Unavailable(format!("{} is not running", A::KIND))),
-            }
-        }
-    }
-
-    /// Sends without waiting; a stopped actor simply misses it.
-    pub fn cast_if_live(&self, id: u64, msg: A::Msg) {
-        if let Some(listed) = self.live.read().ok().and_then(|l| l.get(&id).cloned()) {
-            let _ = listed.actor.cast(msg);
-        }
-    }
-
-    /// The actor listed for `id` right now, if any, without starting one.
-    pub fn live_actor_id(&self, id: u64) -> Option<ActorId> {
-        let live = self.live.read().ok()?;
-        live.get(&id).map(|l| l.actor.get_id())
-    }
-
-    pub async fn live_count(&self) -> Result<usize, Error> {
-        let dir = self.directory()?;
-        ask(
-            &dir,
-            |reply| DirectoryMsg::LiveCount { reply },
-            self.timeout,
-            A::KIND,
-        )
-        .await
-    }
-
-    /// Makes the actor of `id` fail and waits until the directory has restarted it.
-    #[cfg(feature = "test-hooks")]
-    pub async fn fail_and_await_restart(&self, id: u64) -> Result<Option<ActorId>, Error> {
-        let dir = self.directory()?;
-        ask(
-            &dir,
-            |reply| DirectoryMsg::FailChild { id, reply },
-            self.timeout,
-            A::KIND,
-        )
-        .await
-    }
-}
-
-/// A call with a timeout; every way it can fail becomes `Unavailable`.
-pub async fn ask<M: ractor::Message, R: Send + 'static>(
-    actor: &ActorRef<M>,
-    msg: impl FnOnce(RpcReplyPort<R>) -> M,
-    timeout: Duration,
-    what: &str,
-) -> Result<R, Error> {
-    use ractor::rpc::CallResult;
-    match actor.call(msg, Some(timeout)).await {
-        Ok(CallResult::Success(r)) => Ok(r),
-        Ok(CallResult::Timeout) => Err(Error::Unavailable(format!("{what} timed out"))),
-        Ok(CallResult::SenderError) => Err(Error::Unavailable(format!("{what} stopped"))),
-        Err(_) => Err(Error::Unavailable(format!("{what} is not running"))),
     }
 }

@@ -18,15 +18,19 @@ pub mod bus;
 pub mod cart;
 pub mod catalog;
 pub mod directory;
+pub mod entity;
+pub mod handle;
 pub mod inventory;
 pub mod order;
 pub mod reaper;
+pub mod restarts;
 pub mod stats;
 pub mod supervisor;
 pub mod user;
 
 pub use cart::{CartActor, CartMsg, CartView};
-pub use directory::{Entity, Handle, Spawn};
+pub use entity::{Entity, Spawn};
+pub use handle::Handle;
 pub use inventory::{InventoryActor, InventoryMsg, ProductView};
 pub use supervisor::Actors;
 pub use user::{UserActor, UserMsg};
@@ -73,6 +77,10 @@ pub enum Error {
     /// An actor or the store did not answer in time, or is down.
     #[error("{0} unavailable")]
     Unavailable(String),
+    /// Something that must never happen did (a bug, or a record changed behind our back):
+    /// answered 500 and logged at `error`, never retried as if it were a passing outage.
+    #[error("broken invariant: {0}")]
+    Invariant(String),
     #[error(transparent)]
     Storage(StorageError),
 }

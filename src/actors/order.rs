@@ -33,7 +33,7 @@ impl From<Order> for OrderView {
 /// The order, if `user` may see it (its owner, or an admin).
 pub fn get(store: &Store, id: OrderId, user: UserId, is_admin: bool) -> Result<Order, Error> {
     match store.get::<Order>(&keys::order(id))? {
-        Some(o) if o.user_id == user || is_admin => Ok(o),
+        Some(o) if o.is_visible_to(user, is_admin) => Ok(o),
         _ => Err(Error::NotFound("order")),
     }
 }
@@ -41,9 +41,8 @@ pub fn get(store: &Store, id: OrderId, user: UserId, is_admin: bool) -> Result<O
 /// The user's orders, oldest first.
 pub fn list(store: &Store, user: UserId) -> Result<Vec<Order>, Error> {
     let prefix = keys::orders_of(user);
-    let end = [prefix.as_slice(), &[0xff; 9]].concat();
     let mut orders = Vec::new();
-    for key in store.keys_between(&prefix, &end, usize::MAX)? {
+    for key in store.keys_between(&prefix, &keys::prefix_end(&prefix), usize::MAX)? {
         let Some(id) = keys::id_of(&key) else {
             continue;
         };

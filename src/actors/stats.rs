@@ -4,51 +4,12 @@
 
 use super::bus::Projection;
 use crate::domain::event::EventRecord;
-use crate::domain::{Event, ProductId};
+use crate::domain::stats::counted_product;
+pub use crate::domain::stats::ProductStats;
+use crate::domain::ProductId;
 use crate::storage::{codec, keys, StorageError, Store, Unit};
 use ractor::ActorProcessingErr;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProductStats {
-    /// Units sold (Σ `StockCommitted.quantity`).
-    pub units_sold: u64,
-    /// Orders the product was part of.
-    pub orders: u64,
-    /// Times it was added to a cart (`ProductAdded` events).
-    pub cart_adds: u64,
-    /// Units added to carts (Σ `ProductAdded.quantity`).
-    pub units_added: u64,
-}
-
-impl ProductStats {
-    /// What `event` changes for `product`, if anything.
-    pub fn apply(&mut self, event: &Event) {
-        match *event {
-            Event::StockCommitted { quantity, .. } => {
-                self.units_sold += quantity;
-                self.orders += 1;
-            }
-            Event::ProductAdded { quantity, .. } => {
-                self.cart_adds += 1;
-                self.units_added += quantity;
-            }
-            _ => {}
-        }
-    }
-}
-
-/// The product an event counts for, if it is one this projection follows.
-fn counted_product(event: &Event) -> Option<ProductId> {
-    match *event {
-        Event::StockCommitted { product_id, .. } | Event::ProductAdded { product_id, .. } => {
-            Some(product_id)
-        }
-        _ => None,
-    }
-}
 
 pub fn stats_of(store: &Store, product: ProductId) -> Result<ProductStats, StorageError> {
     Ok(store.get(&keys::stats(product))?.unwrap_or_default())
@@ -56,8 +17,8 @@ pub fn stats_of(store: &Store, product: ProductId) -> Result<ProductStats, Stora
 
 /// Products by units sold, most first (ties by id).
 pub fn top(store: &Store, limit: usize) -> Result<Vec<(ProductId, ProductStats)>, StorageError> {
-    let end = [keys::TOP_SELLERS, &[0xff; 17]].concat();
     let mut out = Vec::new();
+    let end = keys::prefix_end(keys::TOP_SELLERS);
     for k in store.keys_between(keys::TOP_SELLERS, &end, limit)? {
         if let Some(id) = keys::id_of(&k).map(ProductId) {
             out.push((id, stats_of(store, id)?));
@@ -66,16 +27,9 @@ pub fn top(store: &Store, limit: usize) -> Result<Vec<(ProductId, ProductStats)>
     Ok(out)
 }
 
-/// Failure injection for tests: the next `failures` batches fail.
-#[derive(Debug, Default)]
-pub struct StatsHooks {
-    pub failures: std::sync::atomic::AtomicU32,
-}
-
-#[derive(Clone, Default)]
-pub struct SalesStats {
-    pub hooks: Arc<StatsHooks>,
-}
+/// The sales projection's behaviour; its state is all in the store.
+#[derive(Clone, Copy, Default)]
+pub struct SalesStats;
 
 impl Projection for SalesStats {
     const NAME: &'static str = "stats";
@@ -86,12 +40,6 @@ impl Projection for SalesStats {
         events: &[EventRecord],
         unit: Unit,
     ) -> Result<Unit, ActorProcessingErr> {
-        use std::sync::atomic::Ordering;
-        let left = self.hooks.failures.load(Ordering::SeqCst);
-        if left > 0 {
-            self.hooks.failures.store(left - 1, Ordering::SeqCst);
-            return Err("stats projection failure injected by a test".into());
-        }
         let mut changed: BTreeMap<ProductId, (ProductStats, ProductStats)> = BTreeMap::new();
         for record in events {
             let Some(product) = counted_product(&record.event) else {
@@ -117,38 +65,5 @@ impl Projection for SalesStats {
             }
         }
         Ok(unit)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::{CartId, OrderId};
-
-    #[test]
-    fn sales_and_adds_are_counted_per_product() {
-        let mut s = ProductStats::default();
-        s.apply(&Event::ProductAdded {
-            cart_id: CartId(1),
-            product_id: ProductId(2),
-            quantity: 3,
-            line_quantity: 3,
-        });
-        s.apply(&Event::StockCommitted {
-            product_id: ProductId(2),
-            cart_id: CartId(1),
-            order_id: OrderId(9),
-            quantity: 3,
-        });
-        s.apply(&Event::CartAbandoned { cart_id: CartId(1) });
-        assert_eq!(
-            s,
-            ProductStats {
-                units_sold: 3,
-                orders: 1,
-                cart_adds: 1,
-                units_added: 3
-            }
-        );
     }
 }

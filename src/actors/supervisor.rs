@@ -2,12 +2,11 @@
 //! that fails; the directories supervise the entity actors themselves.
 
 use super::bus::Subscriber;
-use super::cart::TestHooks;
 use super::catalog::Catalog;
-use super::directory::{Entity, Handle, FAILURE_WINDOW, MAX_FAILURES};
 use super::reaper::HoldReaper;
-use super::stats::{SalesStats, StatsHooks};
-use super::{CartActor, CartMsg, InventoryActor, UserActor};
+use super::restarts::Failures;
+use super::stats::SalesStats;
+use super::{CartActor, CartMsg, Entity, Handle, InventoryActor, UserActor};
 use crate::storage::Store;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
 use std::collections::HashMap;
@@ -43,7 +42,7 @@ pub struct Supervisor;
 /// A supervised child: how to restart it, and when it failed lately.
 pub struct Child {
     restart: Restart,
-    failures: Vec<std::time::Instant>,
+    failures: Failures,
 }
 
 impl Actor for Supervisor {
@@ -68,7 +67,7 @@ impl Actor for Supervisor {
         let SupervisorMsg::Adopt { cell, restart } = message;
         let child = Child {
             restart,
-            failures: Vec::new(),
+            failures: Failures::default(),
         };
         state.insert(cell.get_id(), child);
         Ok(())
@@ -85,14 +84,9 @@ impl Actor for Supervisor {
                 let Some(mut child) = state.remove(&cell.get_id()) else {
                     return Ok(());
                 };
-                // The same policy as for entity actors: a child failing more than
-                // MAX_FAILURES times in FAILURE_WINDOW is left stopped, not spun.
-                let now = std::time::Instant::now();
-                child
-                    .failures
-                    .retain(|t| now.duration_since(*t) < FAILURE_WINDOW);
-                child.failures.push(now);
-                if child.failures.len() > MAX_FAILURES {
+                // The same policy as for entity actors: a child that keeps failing is left
+                // stopped, not spun.
+                if !child.failures.record(std::time::Instant::now()) {
                     tracing::error!(%error, "a supervised actor keeps failing; not restarting it");
                     return Ok(());
                 }
@@ -133,10 +127,6 @@ pub struct System {
     pub carts: Handle<CartActor>,
     pub store: Store,
     pub settings: Settings,
-    /// Failure injection for tests (inert unless the `test-hooks` feature is on).
-    pub hooks: Arc<TestHooks>,
-    /// Failure injection for the sales projection, for tests.
-    pub stats_hooks: Arc<StatsHooks>,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -152,14 +142,12 @@ impl Actors {
         let inventory_proto =
             InventoryActor::new(store.clone(), settings.hold_ttl, catalog.clone());
         let inventory = supervise(&root, inventory_proto, timeout, idle).await?;
-        let hooks = Arc::new(TestHooks::default());
         let cart_proto = CartActor::new(
             store.clone(),
             inventory.clone(),
             catalog,
             timeout,
             settings.hold_ttl,
-            hooks.clone(),
         );
         let carts = supervise(&root, cart_proto, timeout, idle).await?;
 
@@ -170,11 +158,9 @@ impl Actors {
             every: HoldReaper::interval_for(settings.hold_ttl),
         };
         supervise_singleton(&root, reaper).await?;
-        let stats = SalesStats::default();
-        let stats_hooks = stats.hooks.clone();
         let subscriber = Subscriber {
             store: store.clone(),
-            projection: stats,
+            projection: SalesStats,
         };
         supervise_singleton(&root, subscriber).await?;
 
@@ -184,25 +170,19 @@ impl Actors {
             carts,
             store,
             settings,
-            hooks,
-            stats_hooks,
             root,
         })))
     }
 
     /// Finishes every checkout a crash interrupted, before the app serves requests. Each
-    /// marked cart's actor resumes its checkout when it starts; asking it for its state
-    /// waits until it has.
+    /// marked cart's actor resumes its checkout when it starts, before it handles anything:
+    /// asking it for its status waits until it has.
     pub async fn recover_checkouts(&self) -> Result<usize, super::Error> {
         let carts = super::cart::interrupted_checkouts(&self.store)?;
         for cart in &carts {
             self.carts
-                .call(cart.0, |reply| CartMsg::Get {
-                    user: crate::domain::UserId(0),
-                    is_admin: true,
-                    reply,
-                })
-                .await??;
+                .call(cart.0, |reply| CartMsg::Status { reply })
+                .await?;
         }
         Ok(carts.len())
     }

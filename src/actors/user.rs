@@ -1,13 +1,13 @@
 //! Users: registration, login sessions and the `UserActor` that owns one user's record.
 
-use super::{Entity, Error, Missing, Spawn};
+use super::{Entity, Error};
 use crate::domain::{Millis, Password, Session, User, UserId, Username};
 use crate::storage::{codec, keys, StorageError, Store, Unit};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2s256, Digest};
-use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -186,6 +186,16 @@ pub async fn logout(store: &Store, token: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Stores `user` with admin rights and returns the new record. Callers decide who may ask:
+/// the running app checks the configured password, the offline command trusts the operator.
+pub async fn grant_admin(store: &Store, user: &User) -> Result<User, Error> {
+    let next = user.made_admin();
+    store
+        .write(Unit::default().put(keys::user(next.id), codec::encode(&next)))
+        .await?;
+    Ok(next)
+}
+
 /// Makes sure the configured admin exists: created if missing; an existing user of that name
 /// becomes admin only if the password matches.
 pub async fn ensure_admin(
@@ -241,8 +251,6 @@ pub enum UserMsg {
         password: String,
         reply: RpcReplyPort<Result<(), Error>>,
     },
-    #[cfg(feature = "test-hooks")]
-    Fail,
 }
 
 impl UserActor {
@@ -277,12 +285,7 @@ impl UserActor {
             tracing::warn!(user_id = %user.id, "configured admin password does not match the existing user; not granting admin");
             return Err(Error::InvalidCredentials);
         }
-        let mut next = user.clone();
-        next.is_admin = true;
-        self.store
-            .write(Unit::default().put(keys::user(next.id), codec::encode(&next)))
-            .await?;
-        *user = next;
+        *user = grant_admin(&self.store, user).await?;
         Ok(())
     }
 }
@@ -290,29 +293,15 @@ impl UserActor {
 impl Entity for UserActor {
     const KIND: &'static str = "user";
 
-    #[cfg(feature = "test-hooks")]
-    fn fail_message() -> UserMsg {
-        UserMsg::Fail
-    }
-}
-
-impl Actor for UserActor {
     type Msg = UserMsg;
     type State = User;
-    type Arguments = Spawn;
 
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        Spawn { id, after_failure }: Spawn,
-    ) -> Result<Self::State, ActorProcessingErr> {
-        if after_failure {
-            self.store.barrier().await?;
-        }
-        match self.store.get::<User>(&keys::user(UserId(id)))? {
-            Some(user) => Ok(user),
-            None => Err(Missing.into()),
-        }
+    fn store(&self) -> &Store {
+        &self.store
+    }
+
+    async fn load(&self, id: u64) -> Result<Option<User>, Error> {
+        Ok(self.store.get::<User>(&keys::user(UserId(id)))?)
     }
 
     async fn handle(
@@ -332,8 +321,6 @@ impl Actor for UserActor {
             UserMsg::MakeAdmin { password, reply } => {
                 let _ = reply.send(Box::pin(self.make_admin(user, password)).await);
             }
-            #[cfg(feature = "test-hooks")]
-            UserMsg::Fail => return Err("failure injected by a test".into()),
         }
         Ok(())
     }

@@ -73,7 +73,7 @@ impl Cart {
 
     /// Owners see their carts and admins see every cart; to anyone else it does not exist.
     pub fn ensure_visible_to(&self, user: UserId, is_admin: bool) -> Result<(), CartError> {
-        if self.user_id == user || is_admin {
+        if super::visible_to(self.user_id, user, is_admin) {
             Ok(())
         } else {
             Err(CartError::NotFound)

@@ -4,7 +4,7 @@
 //! Holds are set to an absolute quantity per cart, which makes a retried or replayed reservation
 //! harmless.
 
-use super::{CartId, Millis, PriceCents, ProductId, ProductName, Stock};
+use super::{CartId, Event, Millis, PriceCents, ProductId, ProductName, Stock};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -138,6 +138,22 @@ impl Inventory {
             .collect()
     }
 
+    /// Carts whose lapsed holds are released now: a cart in the middle of checkout
+    /// (`in_checkout`) keeps its holds, for they are about to be sold.
+    pub fn releasable<E>(
+        &self,
+        now: Millis,
+        in_checkout: impl Fn(CartId) -> Result<bool, E>,
+    ) -> Result<Vec<CartId>, E> {
+        let mut out = Vec::new();
+        for cart in self.expired(now) {
+            if !in_checkout(cart)? {
+                out.push(cart);
+            }
+        }
+        Ok(out)
+    }
+
     /// Drops `cart`'s hold; its units become available again.
     pub fn release(&mut self, cart: CartId) -> Option<Hold> {
         self.put_hold(cart, None)
@@ -158,6 +174,26 @@ impl Inventory {
     /// Sets what is available (the admin's `stock`) without touching any hold.
     pub fn set_available(&mut self, stock: Stock) {
         self.product.on_hand = stock.get() + self.reserved();
+    }
+}
+
+/// The event a hold of `cart` on `product` going from `old` to `new` units tells subscribers:
+/// a reservation when it grows, a release when it shrinks, nothing when it stays.
+pub fn reservation_event(product: ProductId, cart: CartId, old: u64, new: u64) -> Option<Event> {
+    use std::cmp::Ordering;
+    match new.cmp(&old) {
+        Ordering::Greater => Some(Event::StockReserved {
+            product_id: product,
+            cart_id: cart,
+            quantity: new,
+        }),
+        Ordering::Less => Some(Event::StockReleased {
+            product_id: product,
+            cart_id: cart,
+            released: old - new,
+            quantity: new,
+        }),
+        Ordering::Equal => None,
     }
 }
 
@@ -259,5 +295,33 @@ mod tests {
         assert_eq!(inv.product.on_hand, 6);
         assert_eq!(inv.product.sold, 4);
         assert_eq!((inv.available(), inv.reserved()), (6, 0));
+    }
+
+    #[test]
+    fn a_cart_in_checkout_keeps_its_lapsed_holds() {
+        let mut inv = tea(10);
+        inv.reserve(CartId(1), 2, 100).unwrap();
+        inv.reserve(CartId(2), 3, 100).unwrap();
+        let in_checkout = |c: CartId| Ok::<_, ()>(c == CartId(2));
+        assert_eq!(inv.releasable(150, in_checkout), Ok(vec![CartId(1)]));
+        assert_eq!(inv.releasable(50, in_checkout), Ok(vec![]));
+    }
+
+    #[test]
+    fn a_growing_hold_is_a_reservation_and_a_shrinking_one_a_release() {
+        let (p, c) = (ProductId(1), CartId(2));
+        assert!(matches!(
+            reservation_event(p, c, 1, 3),
+            Some(Event::StockReserved { quantity: 3, .. })
+        ));
+        assert!(matches!(
+            reservation_event(p, c, 3, 1),
+            Some(Event::StockReleased {
+                released: 2,
+                quantity: 1,
+                ..
+            })
+        ));
+        assert_eq!(reservation_event(p, c, 2, 2), None);
     }
 }

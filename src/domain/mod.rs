@@ -3,13 +3,16 @@
 
 pub mod cart;
 pub mod event;
+pub mod holds;
 pub mod inventory;
 pub mod order;
+pub mod stats;
 pub mod user;
 pub mod values;
 
 pub use cart::{Cart, CartError, CartLine, CartStatus};
 pub use event::Event;
+pub use holds::HoldPolicy;
 pub use inventory::{Hold, HoldMismatch, Inventory, Product, StockRejected};
 pub use order::{Order, OrderLine};
 pub use user::{Session, User};
@@ -20,6 +23,12 @@ pub use values::{
 
 /// Milliseconds since the Unix epoch: the one time representation stored on disk.
 pub type Millis = u64;
+
+/// Who may see a user's cart or order: its owner, and admins. To anyone else it does not
+/// exist (404, not 403, so ids cannot be probed).
+pub fn visible_to(owner: UserId, user: UserId, is_admin: bool) -> bool {
+    owner == user || is_admin
+}
 
 /// Formats stored milliseconds as the contract's RFC 3339 UTC timestamp.
 pub fn rfc3339(at: Millis) -> String {

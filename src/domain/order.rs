@@ -43,6 +43,13 @@ impl Order {
     }
 }
 
+impl Order {
+    /// Owners see their orders and admins see every order; to anyone else it does not exist.
+    pub fn is_visible_to(&self, user: UserId, is_admin: bool) -> bool {
+        super::visible_to(self.user_id, user, is_admin)
+    }
+}
+
 /// Σ quantity × unit price, saturating rather than overflowing on absurd inputs.
 pub fn total(lines: impl IntoIterator<Item = (u64, i64)>) -> i64 {
     lines.into_iter().fold(0i64, |sum, (quantity, price)| {
@@ -72,5 +79,13 @@ mod tests {
         );
         assert_eq!(o.total_cents, 599);
         assert_eq!(total([(u64::MAX, i64::MAX)]), i64::MAX);
+    }
+
+    #[test]
+    fn an_order_is_visible_to_its_owner_and_admins_only() {
+        let o = Order::new(OrderId(1), CartId(2), UserId(3), vec![], 0);
+        assert!(o.is_visible_to(UserId(3), false));
+        assert!(o.is_visible_to(UserId(4), true));
+        assert!(!o.is_visible_to(UserId(4), false));
     }
 }

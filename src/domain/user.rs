@@ -13,6 +13,17 @@ pub struct User {
     pub created_at: Millis,
 }
 
+impl User {
+    /// The user with admin rights. Sessions opened before keep the rights they were opened
+    /// with (see [`Session::is_admin`]): the grant applies from the next login.
+    pub fn made_admin(&self) -> Self {
+        Self {
+            is_admin: true,
+            ..self.clone()
+        }
+    }
+}
+
 /// What a bearer token stands for. Stored under the token's hash, so a copy of the database
 /// does not hand out working tokens.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,5 +53,25 @@ mod tests {
         };
         assert!(!s.is_expired(99));
         assert!(s.is_expired(100));
+    }
+
+    #[test]
+    fn making_a_user_admin_keeps_everything_else() {
+        let u = User {
+            id: crate::domain::UserId(1),
+            username: crate::domain::Username::parse("ann").unwrap(),
+            password_hash: "h".into(),
+            is_admin: false,
+            created_at: 5,
+        };
+        let admin = u.made_admin();
+        assert!(admin.is_admin);
+        assert_eq!(
+            User {
+                is_admin: false,
+                ..admin
+            },
+            u
+        );
     }
 }

@@ -146,6 +146,10 @@ impl From<Error> for ApiError {
                     "the service could not answer in time; retry",
                 )
             }
+            Error::Invariant(what) => {
+                tracing::error!(%what, "broken invariant");
+                ApiError::internal()
+            }
             Error::Storage(StorageError::DiskFull(reason)) => {
                 tracing::error!(%reason, "disk full");
                 ApiError::new(

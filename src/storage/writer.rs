@@ -75,7 +75,7 @@ pub struct Committed {
     pub last_seq: Option<u64>,
 }
 
-pub(super) enum Request {
+pub(crate) enum Request {
     Write(Unit, oneshot::Sender<Result<Committed, StorageError>>),
     Stop,
 }

@@ -3,7 +3,7 @@
 
 use crate::helpers::*;
 use reqwest::StatusCode;
-use trolley::actors::cart::CrashPlan;
+use trolley::testing::CrashPlan;
 
 /// Two products in one cart, and the checkout set to crash after selling the first.
 async fn cart_about_to_crash(times: u32) -> (TestApp, String, u64, [u64; 2]) {
@@ -15,7 +15,7 @@ async fn cart_about_to_crash(times: u32) -> (TestApp, String, u64, [u64; 2]) {
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 3).await;
     app.add(&token, cart, cake, 2).await;
-    *app.actors().hooks.crash_checkout.lock().unwrap() = Some(CrashPlan {
+    app.actors().store.crash_checkout(CrashPlan {
         after_commits: 1,
         times,
     });
@@ -66,7 +66,7 @@ async fn a_checkout_interrupted_until_shutdown_is_finished_at_the_next_start() {
     let r = app.checkout(&token, cart).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     eventually(PATIENCE, "every injected crash", || async {
-        (app.actors().hooks.crashes_left() == 0).then_some(())
+        (app.actors().store.checkout_crashes_left() == 0).then_some(())
     })
     .await;
     // Half sold, and the cart still open with its intent recorded.

@@ -82,7 +82,6 @@ async fn requests_racing_with_passivation_are_all_served() {
 
 #[tokio::test]
 async fn an_actor_slow_to_stop_is_never_joined_by_a_second_one_for_its_id() {
-    use trolley::actors::CartMsg;
     let app = spawn_app_with(|c| {
         c.idle_timeout = Duration::from_millis(50);
         c.call_timeout = Duration::from_secs(1);
@@ -92,8 +91,7 @@ async fn an_actor_slow_to_stop_is_never_joined_by_a_second_one_for_its_id() {
     let cart = app.create_cart(&token).await;
     // The cart's actor gets stuck, then is passivated: it cannot finish stopping.
     let (release, stalled) = tokio::sync::oneshot::channel();
-    let actor = app.actors().carts.actor(cart).await.unwrap();
-    actor.cast(CartMsg::Stall { until: stalled }).unwrap();
+    let actor = app.actors().carts.stall(cart, stalled).await.unwrap();
     let stuck = actor.get_id();
     eventually(PATIENCE, "the stuck actor to be unlisted", || async {
         let listed = app.actors().carts.live_actor_id(cart);

@@ -1,7 +1,6 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 use std::time::Duration;
-use trolley::actors::CartMsg;
 
 #[tokio::test]
 async fn a_failed_cart_actor_is_restarted_with_its_lines_intact() {
@@ -61,8 +60,7 @@ async fn a_stuck_actor_costs_a_prompt_503_not_a_hung_request() {
     let (_, token) = app.signup("yuri").await;
     let cart = app.create_cart(&token).await;
     let (release, stalled) = tokio::sync::oneshot::channel();
-    let actor = app.actors().carts.actor(cart).await.unwrap();
-    actor.cast(CartMsg::Stall { until: stalled }).unwrap();
+    app.actors().carts.stall(cart, stalled).await.unwrap();
 
     let r = app.get(&format!("/carts/{cart}"), Some(&token)).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;

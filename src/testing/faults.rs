@@ -1,9 +1,9 @@
-//! Test-only fault injection at the store's front door (the `test-hooks` feature): fail or
+//! Fault injection at the store's front door: fail or
 //! hold back the units that put a key with a chosen prefix, so a test can break exactly one
 //! step of a multi-step operation; or stall the whole disk, queueing every unit in order until
 //! released, as a slow disk does (nothing overtakes anything).
 
-use super::{writer::Request, Op, StorageError, Unit};
+use crate::storage::{writer::Request, Committed, Op, StorageError, Unit};
 use std::sync::{mpsc, Mutex};
 use tokio::sync::{oneshot, watch};
 
@@ -33,7 +33,7 @@ pub(super) struct Faults {
     stalled: Mutex<Option<Vec<Request>>>,
 }
 
-/// Ends a whole-disk stall ([`super::Store::stall_disk`]) when dropped: the queued units go to
+/// Ends a whole-disk stall ([`crate::storage::Store::stall_disk`]) when dropped: the queued units go to
 /// the writer in the order they came, before any unit submitted after.
 pub struct Stalled<'a> {
     faults: &'a Faults,
@@ -52,7 +52,7 @@ impl Drop for Stalled<'_> {
     }
 }
 
-/// Releases the units held back by [`super::Store::hold_writes_putting`], when told or dropped.
+/// Releases the units held back by [`crate::storage::Store::hold_writes_putting`], when told or dropped.
 pub struct Held {
     release: watch::Sender<bool>,
     caught: watch::Receiver<usize>,
@@ -81,6 +81,14 @@ impl Faults {
         Stalled {
             faults: self,
             writer: writer.clone(),
+        }
+    }
+
+    /// Matching units the plans in force have still to intercept.
+    pub(super) fn left(&self) -> usize {
+        match self.plans.lock() {
+            Ok(plans) => plans.iter().map(|p| p.times).sum(),
+            Err(poisoned) => poisoned.into_inner().iter().map(|p| p.times).sum(),
         }
     }
 
@@ -114,12 +122,9 @@ impl Faults {
     pub(super) fn intercept(
         &self,
         unit: Unit,
-        reply: oneshot::Sender<Result<super::Committed, StorageError>>,
+        reply: oneshot::Sender<Result<Committed, StorageError>>,
         writer: &mpsc::Sender<Request>,
-    ) -> Option<(
-        Unit,
-        oneshot::Sender<Result<super::Committed, StorageError>>,
-    )> {
+    ) -> Option<(Unit, oneshot::Sender<Result<Committed, StorageError>>)> {
         if let Ok(mut stalled) = self.stalled.lock() {
             if let Some(queue) = stalled.as_mut() {
                 queue.push(Request::Write(unit, reply));

@@ -1,0 +1,230 @@
+//! Changing a cart's lines: every change goes through the product's inventory, which decides
+//! the hold and writes it together with the cart's new record as one unit.
+
+use super::{CartActor, CartMsg, CartState, CartView};
+use crate::actors::inventory::{InventoryMsg, Reservation};
+use crate::actors::Error;
+use crate::domain::{Cart, CartId, CartStatus, Event, ProductId, Quantity, UserId};
+use crate::storage::idempotency::Mark;
+use crate::storage::{codec, keys, settle, Pending, Unit};
+use ractor::ActorRef;
+
+/// One line change: the line's new quantity (0 removes it), its event, and the request's
+/// `Idempotency-Key` mark if it has one.
+pub(super) struct Change {
+    pub product_id: ProductId,
+    pub quantity: u64,
+    pub event: Event,
+    pub mark: Option<Mark>,
+}
+
+impl CartActor {
+    /// Waits (bounded) for a queued write.
+    pub(super) async fn durable(&self, pending: Pending) -> Result<(), Error> {
+        match tokio::time::timeout(self.write_timeout, settle(pending)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(Error::Unavailable("store write timed out".into())),
+        }
+    }
+
+    pub(super) async fn write(&self, unit: Unit) -> Result<(), Error> {
+        self.durable(self.store.submit(unit)).await
+    }
+
+    /// Sets the line of `product` to `quantity` through the inventory: the hold and the cart
+    /// record become durable in one unit, then the cart adopts the change.
+    pub(super) async fn change_line(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        change: Change,
+    ) -> Result<CartView, Error> {
+        if let Some(mark) = &change.mark {
+            // An earlier attempt of this key did the work already (its answer was lost and the
+            // gateway looked before it landed); the state loaded here includes it.
+            if self.store.contains(mark.key())? {
+                return Err(Error::KeyInUse);
+            }
+        }
+        let (product_id, quantity) = (change.product_id, change.quantity);
+        let next = state.cart.with_line(product_id, quantity, self.store.now());
+        let reservation = self.reserve(&next, change).await?;
+        if let Err(e) = self.durable(reservation.durable).await {
+            // The hold and the line may or may not be stored: let both owners reload from the
+            // store rather than guess.
+            tracing::error!(cart_id = %next.id, error = %e, "cart change not confirmed durable");
+            self.inventory
+                .cast_if_live(product_id.0, InventoryMsg::Reload);
+            myself.stop(Some("write outcome unknown".into()));
+            return Err(e);
+        }
+        state.cart = next;
+        if quantity == 0 {
+            state.held_until.remove(&product_id);
+        } else {
+            state.held_until.insert(product_id, reservation.expires_at);
+        }
+        self.renew_other_holds(state, product_id).await;
+        self.view(state).await
+    }
+
+    /// Asks the inventory to set the hold for `change`, writing `next` (the cart after it)
+    /// in the same unit; a refusal is answered once its event is logged.
+    async fn reserve(&self, next: &Cart, change: Change) -> Result<Reservation, Error> {
+        let with = Unit::default()
+            .put(keys::cart(next.id), codec::encode(next))
+            .event(change.event);
+        let with = Mark::apply_to(change.mark, with, next.id.0);
+        let (cart_id, product_id, quantity) = (next.id, change.product_id, change.quantity);
+        let reservation = self
+            .inventory
+            .call(product_id.0, |reply| InventoryMsg::Reserve {
+                cart_id,
+                quantity,
+                with,
+                reply,
+            })
+            .await?;
+        match reservation {
+            Ok(r) => Ok(r),
+            Err(refusal) => {
+                // The refusal's event is logged before we answer; its fate changes nothing.
+                let _ = self.durable(refusal.logged).await;
+                Err(Error::InsufficientStock {
+                    product_id,
+                    available: refusal.available,
+                })
+            }
+        }
+    }
+
+    /// Activity on the cart keeps its other holds alive too (the changed one was just renewed
+    /// by its reservation), as often as the hold policy says. A product's actor may have been
+    /// passivated while the hold lasts (the idle timeout can be shorter than the hold TTL):
+    /// `send` starts it.
+    async fn renew_other_holds(&self, state: &mut CartState, changed: ProductId) {
+        let now = self.store.now();
+        if !self.holds.renewal_due(now, state.renewed_at) {
+            return;
+        }
+        state.renewed_at = now;
+        let renewed = self.holds.deadline(now);
+        let cart_id = state.cart.id;
+        for line in state.cart.lines.iter().filter(|l| l.product_id != changed) {
+            let Some(until) = state.held_until.get_mut(&line.product_id) else {
+                continue;
+            };
+            if *until <= now {
+                continue;
+            }
+            let touch = InventoryMsg::Touch { cart_id };
+            match self.inventory.send(line.product_id.0, touch).await {
+                Ok(()) => *until = renewed,
+                // The change itself is durable; only this renewal is lost.
+                Err(e) => tracing::warn!(
+                    %cart_id, product_id = %line.product_id, error = %e,
+                    "could not renew a hold; it keeps its earlier deadline"
+                ),
+            }
+        }
+    }
+
+    pub(super) async fn add_product(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        user: UserId,
+        (product_id, quantity, mark): (ProductId, Quantity, Option<Mark>),
+    ) -> Result<CartView, Error> {
+        let cart = &state.cart;
+        tracing::debug!(cart_id = %cart.id, %product_id, quantity = quantity.get(), "cart actor: add product");
+        cart.ensure_changeable_by(user)?;
+        let line_quantity = cart.quantity_after_add(product_id, quantity.get())?;
+        let event = Event::ProductAdded {
+            cart_id: cart.id,
+            product_id,
+            quantity: quantity.get(),
+            line_quantity,
+        };
+        let change = Change {
+            product_id,
+            quantity: line_quantity,
+            event,
+            mark,
+        };
+        self.change_line(myself, state, change).await
+    }
+
+    /// Sets a line to `quantity`; 0 removes it, and removing an absent line changes nothing.
+    pub(super) async fn set_line(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        user: UserId,
+        product_id: ProductId,
+        quantity: u64,
+    ) -> Result<CartView, Error> {
+        let cart = &state.cart;
+        cart.ensure_changeable_by(user)?;
+        if quantity == 0 && cart.line(product_id).is_none() {
+            return self.view(state).await;
+        }
+        let change = Change {
+            product_id,
+            quantity,
+            event: Event::LineQuantitySet {
+                cart_id: cart.id,
+                product_id,
+                quantity,
+            },
+            mark: None,
+        };
+        self.change_line(myself, state, change).await
+    }
+
+    pub(super) async fn remove_line(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        user: UserId,
+        product_id: ProductId,
+    ) -> Result<CartView, Error> {
+        state.cart.ensure_changeable_by(user)?;
+        state.cart.ensure_has_line(product_id)?;
+        self.set_line(myself, state, user, product_id, 0).await
+    }
+
+    /// Releases each hold (one atomic step per product, so every intermediate state is a
+    /// valid open cart), then closes the cart.
+    pub(super) async fn abandon(&self, cart: &mut Cart, user: UserId) -> Result<(), Error> {
+        cart.ensure_changeable_by(user)?;
+        let cart_id = cart.id;
+        for line in &cart.lines {
+            self.release(cart_id, line.product_id).await?;
+        }
+        let next = cart.closed(CartStatus::Abandoned, self.store.now());
+        self.write(
+            Unit::default()
+                .put(keys::cart(cart_id), codec::encode(&next))
+                .event(Event::CartAbandoned { cart_id }),
+        )
+        .await?;
+        *cart = next;
+        Ok(())
+    }
+
+    async fn release(&self, cart_id: CartId, product: ProductId) -> Result<(), Error> {
+        let released = self
+            .inventory
+            .call(product.0, |reply| InventoryMsg::Reserve {
+                cart_id,
+                quantity: 0,
+                with: Unit::default(),
+                reply,
+            })
+            .await?
+            .map_err(|_| Error::Invariant("releasing a hold was refused".into()))?;
+        self.durable(released.durable).await
+    }
+}

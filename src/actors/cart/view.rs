@@ -1,0 +1,84 @@
+//! The cart as its owner sees it: lines with current names and prices, and whether each is held.
+
+use super::{CartActor, CartState};
+use crate::actors::catalog::ProductInfo;
+use crate::actors::inventory::InventoryMsg;
+use crate::actors::Error;
+use crate::domain::{order, Cart, CartId, CartStatus, HoldPolicy, ProductId, UserId};
+use serde::Serialize;
+
+/// A cart as its owner sees it, with current names and prices.
+#[derive(Debug, Clone, Serialize)]
+pub struct CartView {
+    pub id: CartId,
+    pub user_id: UserId,
+    pub status: CartStatus,
+    pub items: Vec<CartItemView>,
+    pub total_cents: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CartItemView {
+    pub product_id: ProductId,
+    pub name: String,
+    pub quantity: u64,
+    pub unit_price_cents: i64,
+    /// Whether the inventory holds the line's units (false after the hold expired).
+    pub reserved: bool,
+}
+
+impl CartView {
+    /// A cart without lines (just created).
+    pub fn empty(cart: &Cart) -> Self {
+        Self {
+            id: cart.id,
+            user_id: cart.user_id,
+            status: cart.status,
+            items: Vec::new(),
+            total_cents: 0,
+        }
+    }
+}
+
+impl CartActor {
+    /// Builds the view with current names and prices (from the catalog) and whether each
+    /// line is still held (from the deadlines this actor knows).
+    pub(super) async fn view(&self, state: &CartState) -> Result<CartView, Error> {
+        let cart = &state.cart;
+        let now = self.store.now();
+        let mut items = Vec::with_capacity(cart.lines.len());
+        for line in &cart.lines {
+            let info = self.product_info(line.product_id).await?;
+            let held_until = state.held_until.get(&line.product_id).copied();
+            items.push(CartItemView {
+                product_id: line.product_id,
+                name: info.name.to_string(),
+                quantity: line.quantity,
+                unit_price_cents: info.price_cents,
+                reserved: HoldPolicy::is_reserved(cart.status, held_until, now),
+            });
+        }
+        let total_cents = order::total(items.iter().map(|i| (i.quantity, i.unit_price_cents)));
+        Ok(CartView {
+            items,
+            total_cents,
+            ..CartView::empty(cart)
+        })
+    }
+
+    /// A product's current name and price: from the catalog, or (not loaded in this process
+    /// yet) from its actor, which loads and publishes it.
+    async fn product_info(&self, product: ProductId) -> Result<ProductInfo, Error> {
+        if let Some(info) = self.catalog.get(product) {
+            return Ok(info);
+        }
+        let p = self
+            .inventory
+            .call(product.0, |reply| InventoryMsg::Get { reply })
+            .await?;
+        Ok(ProductInfo {
+            name: p.name.into(),
+            price_cents: p.price_cents,
+        })
+    }
+}

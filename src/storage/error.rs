@@ -1,0 +1,55 @@
+//! What can go wrong below the actors, and how an OS error is classified.
+
+use std::time::Duration;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    #[error("storage I/O failed: {0}")]
+    Io(String),
+    /// The disk is full (ENOSPC): nothing more can be made durable until space is freed.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+    #[error("stored record has unknown format version {0}")]
+    UnknownFormat(u8),
+    /// A uniqueness claim (the index key) is held by someone else.
+    #[error("key already claimed")]
+    Conflict(Vec<u8>),
+    /// The writer has stopped (shutdown) or did not answer.
+    #[error("store writer is not running")]
+    WriterGone,
+    /// A write was not confirmed durable within the store's write timeout; it may still land.
+    #[error("store write not confirmed within {0:?}")]
+    TimedOut(Duration),
+    /// `close` gave up waiting for the data dir to be released.
+    #[error("the data directory is still in use after closing: {0}")]
+    StillInUse(String),
+}
+
+impl From<sled::Error> for StorageError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(io) => io.into(),
+            other => StorageError::Io(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for StorageError {
+    fn from(e: std::io::Error) -> Self {
+        StorageError::io("I/O", e)
+    }
+}
+
+impl StorageError {
+    /// `e` while `doing` something, a full disk kept apart from other failures.
+    pub(crate) fn io(doing: &str, e: std::io::Error) -> Self {
+        let text = format!("{doing}: {e}");
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            StorageError::DiskFull(text)
+        } else {
+            StorageError::Io(text)
+        }
+    }
+}
