@@ -68,6 +68,35 @@ pub struct RunningApp {
 }
 
 impl App {
+    /// Everything between starting the actors and serving: the configured admin, the
+    /// checkouts a crash interrupted, and the listening socket.
+    async fn prepare(
+        config: &Config,
+        actors: &Actors,
+        store: &Store,
+    ) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+        let admin = config.admin().map_err(actors::Error::from)?;
+        if let Some((username, password)) = admin {
+            actors::user::ensure_admin(&actors.users, store, username, password).await?;
+        }
+        let resumed = actors
+            .recover_checkouts()
+            .await
+            .map_err(StartError::Recovery)?;
+        if resumed > 0 {
+            tracing::info!(resumed, "finished checkouts interrupted by a crash");
+        }
+        let bind_error = |source| StartError::Bind {
+            addr: config.addr,
+            source,
+        };
+        let listener = tokio::net::TcpListener::bind(config.addr)
+            .await
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
+        Ok((listener, addr))
+    }
+
     /// Opens the store, starts the actors, makes sure the configured admin exists, then
     /// binds and serves.
     pub async fn start(config: Config) -> Result<RunningApp, StartError> {
@@ -84,31 +113,7 @@ impl App {
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;
-        let ready = async {
-            let admin = config.admin().map_err(actors::Error::from)?;
-            if let Some((username, password)) = admin {
-                actors::user::ensure_admin(&actors.users, &store, username, password).await?;
-            }
-            let resumed = actors
-                .recover_checkouts()
-                .await
-                .map_err(StartError::Recovery)?;
-            if resumed > 0 {
-                tracing::info!(resumed, "finished checkouts interrupted by a crash");
-            }
-            let listener = tokio::net::TcpListener::bind(config.addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.addr,
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| StartError::Bind {
-                addr: config.addr,
-                source,
-            })?;
-            Ok::<_, StartError>((listener, addr))
-        };
-        let (listener, addr) = match ready.await {
+        let (listener, addr) = match Self::prepare(&config, &actors, &store).await {
             Ok(ok) => ok,
             Err(e) => {
                 // Release the data dir (sled's lock) before reporting the failure.

@@ -76,8 +76,20 @@ pub struct Committed {
 }
 
 pub(crate) enum Request {
-    Write(Unit, oneshot::Sender<Result<Committed, StorageError>>),
+    Write(Unit, Reply),
     Stop,
+}
+
+/// Where a unit's outcome goes.
+pub(crate) type Reply = oneshot::Sender<Result<Committed, StorageError>>;
+
+/// A group commit ready to apply.
+struct Staged {
+    batch: sled::Batch,
+    /// Records written (0 for a batch of barriers only).
+    writes: usize,
+    /// The units in the batch: whom to answer, and what.
+    accepted: Vec<(Reply, Committed)>,
 }
 
 pub(super) struct Writer {
@@ -175,7 +187,54 @@ impl Writer {
             .map_err(|e| StorageError::io("fsync", e))
     }
 
-    fn commit(&mut self, units: Vec<(Unit, oneshot::Sender<Result<Committed, StorageError>>)>) {
+    fn commit(&mut self, units: Vec<(Unit, Reply)>) {
+        let first_seq = self.next_seq;
+        let Staged {
+            batch,
+            writes,
+            accepted,
+        } = self.stage(units);
+        // A batch of barriers only has nothing to make durable.
+        let outcome = if writes == 0 {
+            Ok(())
+        } else {
+            metrics::histogram!(names::BATCH_UNITS).record(accepted.len() as f64);
+            self.apply_durably(batch)
+        };
+        match outcome {
+            Ok(()) => {
+                if self.next_seq != first_seq {
+                    self.head.send_replace(self.next_seq - 1);
+                }
+                for (reply, committed) in accepted {
+                    let _ = reply.send(Ok(committed));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, units = accepted.len(), "store write failed");
+                self.next_seq = first_seq;
+                for (reply, _) in accepted {
+                    let _ = reply.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+
+    /// Applies the batch and makes it durable; a failure is kept for every later write.
+    fn apply_durably(&mut self, batch: sled::Batch) -> Result<(), StorageError> {
+        self.db.apply_batch(batch)?;
+        let started = std::time::Instant::now();
+        let durable = self.make_durable();
+        metrics::histogram!(names::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+        if let Err(e) = &durable {
+            let _ = self.failure.set(e.clone());
+        }
+        durable
+    }
+
+    /// One sled batch of every unit that claims nothing already claimed (the others are
+    /// answered with a conflict at once), with sequence numbers for their events.
+    fn stage(&mut self, units: Vec<(Unit, Reply)>) -> Staged {
         let mut batch = sled::Batch::default();
         let mut writes = 0usize;
         // Index keys claimed or removed earlier in this batch, which `db.get` cannot see yet.
@@ -221,41 +280,10 @@ impl Writer {
             // Kept beside the log so trimming the log never lets a sequence number repeat.
             batch.insert(keys::LOG_HEAD, codec::encode(&(self.next_seq - 1)));
         }
-        // A batch of barriers only has nothing to make durable.
-        let outcome = if writes == 0 {
-            Ok(())
-        } else {
-            metrics::histogram!(names::BATCH_UNITS).record(accepted.len() as f64);
-            self.db
-                .apply_batch(batch)
-                .map_err(StorageError::from)
-                .and_then(|()| {
-                    let started = std::time::Instant::now();
-                    let durable = self.make_durable();
-                    metrics::histogram!(names::FLUSH_SECONDS)
-                        .record(started.elapsed().as_secs_f64());
-                    if let Err(e) = &durable {
-                        let _ = self.failure.set(e.clone());
-                    }
-                    durable
-                })
-        };
-        match outcome {
-            Ok(()) => {
-                if self.next_seq != first_seq {
-                    self.head.send_replace(self.next_seq - 1);
-                }
-                for (reply, committed) in accepted {
-                    let _ = reply.send(Ok(committed));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, units = accepted.len(), "store write failed");
-                self.next_seq = first_seq;
-                for (reply, _) in accepted {
-                    let _ = reply.send(Err(e.clone()));
-                }
-            }
+        Staged {
+            batch,
+            writes,
+            accepted,
         }
     }
 

@@ -1,5 +1,5 @@
-//! Failure injection for tests, compiled only with the `test-hooks` feature (this crate's own
-//! tests enable it; a release build never has it). Everything a test can break lives here:
+//! Failure injection for tests, compiled only for this crate's own tests (the feature gate is
+//! on this module's declaration in `lib.rs`; a release build never has it). Everything a test can break lives here:
 //!
 //! - the store's clock, moved forward instead of waited for ([`Store::advance_clock`]);
 //! - writes failed, held back, or the whole disk stalled ([`faults`]);

@@ -172,11 +172,11 @@ impl Entity for CartActor {
                 is_admin,
                 reply,
             } => {
-                let result = match state.cart.ensure_visible_to(user, is_admin) {
+                let visible = state.cart.ensure_visible_to(user, is_admin);
+                let _ = reply.send(match visible {
                     Ok(()) => Box::pin(self.view(state)).await,
                     Err(e) => Err(e.into()),
-                };
-                let _ = reply.send(result);
+                });
             }
             CartMsg::AddProduct {
                 user,
@@ -185,9 +185,8 @@ impl Entity for CartActor {
                 mark,
                 reply,
             } => {
-                let add = (product_id, quantity, mark);
-                let result = Box::pin(self.add_product(&myself, state, user, add)).await;
-                let _ = reply.send(result);
+                let add = self.add_product(&myself, state, user, (product_id, quantity, mark));
+                let _ = reply.send(Box::pin(add).await);
             }
             CartMsg::SetLine {
                 user,
@@ -203,19 +202,11 @@ impl Entity for CartActor {
                 product_id,
                 reply,
             } => {
-                let result = Box::pin(self.remove_line(&myself, state, user, product_id)).await;
-                let _ = reply.send(result);
+                let remove = self.remove_line(&myself, state, user, product_id);
+                let _ = reply.send(Box::pin(remove).await);
             }
             CartMsg::Checkout { user, reply } => return self.on_checkout(state, user, reply).await,
-            CartMsg::Abandon { user, reply } => {
-                let result = Box::pin(self.abandon(&mut state.cart, user)).await;
-                let unknown = matches!(&result, Err(e) if e.outcome_unknown());
-                let _ = reply.send(result);
-                if unknown {
-                    // The cart may or may not be closed in the store: a successor reads it.
-                    myself.stop(Some("write outcome unknown".into()));
-                }
-            }
+            CartMsg::Abandon { user, reply } => self.on_abandon(&myself, state, user, reply).await,
             CartMsg::Status { reply } => {
                 let _ = reply.send(state.cart.status);
             }
@@ -225,6 +216,21 @@ impl Entity for CartActor {
 }
 
 impl CartActor {
+    async fn on_abandon(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        user: UserId,
+        reply: RpcReplyPort<Result<(), Error>>,
+    ) {
+        let result = Box::pin(self.abandon(&mut state.cart, user)).await;
+        if matches!(&result, Err(e) if e.outcome_unknown()) {
+            // The cart may or may not be closed in the store: a successor reads it.
+            myself.stop(Some("write outcome unknown".into()));
+        }
+        let _ = reply.send(result);
+    }
+
     async fn on_checkout(
         &self,
         state: &mut CartState,
