@@ -7,13 +7,13 @@
 //! | `un/`  | lower-cased username   | user id          |
 //! | `p/`   | product id             | `Product`        |
 //! | `pn/`  | product name           | product id       |
-//! | `h/`   | product id, cart id    | held quantity    |
+//! | `h/`   | product id, cart id    | `Hold`: quantity and deadline |
 //! | `c/`   | cart id                | `Cart`           |
-//! | `t/`   | blake2b-256 of a token | `Session`        |
+//! | `t/`   | Blake2s-256 of a token | `Session`        |
 //! | `e/`   | event sequence number  | `EventRecord`    |
 //! | `x/`   | deadline, product, cart| (empty): hold expiry index |
 //! | `ck/`  | cart id                | order id: a checkout in progress |
-//! | `s/`   | product id, order id   | `Sale`: a product sold in an order |
+//! | `s/`   | product id, order id   | `SaleRecord`: a product sold in an order |
 //! | `o/`   | order id               | `Order`          |
 //! | `uo/`  | user id, order id      | (empty): orders of a user |
 //! | `ik/`  | user id, idempotency key | first response to that key |
