@@ -7,7 +7,10 @@
 //! - [`storage`]: sled, the key layout, the versioned codec and the group-commit writer that
 //!   acknowledges a write only once it is durable.
 //! - [`actors`]: the supervision tree; one actor per user, product inventory and cart.
-//! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping.
+//! - [`idempotency`]: `Idempotency-Key` persistence (recorded answers, marks, their sweep),
+//!   used by the gateway and the reaper.
+//! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping. It
+//!   reaches the system only through [`actors::Actors`] (entity handles and the service API).
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
@@ -20,6 +23,7 @@ pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod idempotency;
 pub mod memory;
 pub mod storage;
 pub mod telemetry;
@@ -81,30 +85,7 @@ impl App {
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;
-        let ready = async {
-            let admin = config.admin().map_err(actors::Error::from)?;
-            if let Some((username, password)) = admin {
-                actors::user::ensure_admin(&actors.users, &store, username, password).await?;
-            }
-            let resumed = actors
-                .recover_checkouts()
-                .await
-                .map_err(StartError::Recovery)?;
-            if resumed > 0 {
-                tracing::info!(resumed, "finished checkouts interrupted by a crash");
-            }
-            let listener = tokio::net::TcpListener::bind(config.addr)
-                .await
-                .map_err(|source| StartError::Bind {
-                    addr: config.addr,
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| StartError::Bind {
-                addr: config.addr,
-                source,
-            })?;
-            Ok::<_, StartError>((listener, addr))
-        };
+        let ready = prepare(&config, &actors, &store);
         let (listener, addr) = match ready.await {
             Ok(ok) => ok,
             Err(e) => {
@@ -170,6 +151,35 @@ impl RunningApp {
         }
         self.actors
     }
+}
+
+/// What must hold before the app serves: the configured admin exists, the checkouts a crash
+/// interrupted are finished, and the listening socket is bound.
+async fn prepare(
+    config: &Config,
+    actors: &Actors,
+    store: &Store,
+) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
+    let admin = config.admin().map_err(actors::Error::from)?;
+    if let Some((username, password)) = admin {
+        actors::user::ensure_admin(&actors.users, store, username, password).await?;
+    }
+    let resumed = actors
+        .recover_checkouts()
+        .await
+        .map_err(StartError::Recovery)?;
+    if resumed > 0 {
+        tracing::info!(resumed, "finished checkouts interrupted by a crash");
+    }
+    let bind_error = |source| StartError::Bind {
+        addr: config.addr,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
 }
 
 /// Closes the store; a failure to release the data dir is logged, since shutdown goes on.

@@ -1,5 +1,10 @@
-//! The warp gateway: filters per resource, handlers that only translate between HTTP and actor
-//! messages, and [`error`], the one place errors become responses.
+//! The warp gateway: filters per resource, handlers that only translate between HTTP and the
+//! layer below, and [`error`], the one place errors become responses.
+//!
+//! The layer below is [`Actors`]: the entity actors' handles (messages to one user, product or
+//! cart) and the service API of `actors::service` (creating entities, sessions, orders, the
+//! sales projection, the event log, health), plus [`crate::idempotency`] for recorded answers.
+//! Nothing here reads or writes the database itself.
 
 pub mod auth;
 pub mod body;
@@ -10,6 +15,7 @@ pub mod idempotency;
 pub mod ops;
 pub mod orders;
 pub mod products;
+pub mod query;
 pub mod ratelimit;
 pub mod stats;
 pub mod users;
