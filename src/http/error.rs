@@ -36,7 +36,8 @@ pub struct ApiError {
 impl Reject for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// Private: every status is chosen in this file, through the named constructors.
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
