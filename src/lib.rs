@@ -7,7 +7,10 @@
 //! - [`storage`]: sled, the key layout, the versioned codec and the group-commit writer that
 //!   acknowledges a write only once it is durable.
 //! - [`actors`]: the supervision tree; one actor per user, product inventory and cart.
-//! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping.
+//! - [`idempotency`]: `Idempotency-Key` persistence (recorded answers, marks, their sweep),
+//!   used by the gateway and the reaper.
+//! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping. It
+//!   reaches the system only through [`actors::Actors`] (entity handles and the service API).
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
@@ -21,6 +24,7 @@ pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod idempotency;
 pub mod memory;
 pub mod storage;
 pub mod telemetry;

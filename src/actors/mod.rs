@@ -19,11 +19,13 @@ pub mod cart;
 pub mod catalog;
 pub mod directory;
 pub mod entity;
+pub mod follow;
 pub mod handle;
 pub mod inventory;
 pub mod order;
 pub mod reaper;
 pub mod restarts;
+pub mod service;
 pub mod stats;
 pub mod supervisor;
 pub mod user;
@@ -81,6 +83,13 @@ pub enum Error {
     /// answered 500 and logged at `error`, never retried as if it were a passing outage.
     #[error("broken invariant: {0}")]
     Invariant(String),
+    /// The disk is full: nothing more can be made durable until space is freed.
+    #[error("the disk is full: {0}")]
+    DiskFull(String),
+    /// The disk failed (an I/O error): the store cannot answer, perhaps until a restart.
+    #[error("storage I/O failed: {0}")]
+    StorageFailed(String),
+    /// Any other storage failure (a corrupt or unreadable record, …).
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -89,7 +98,13 @@ impl Error {
     /// Whether a change that failed this way may still have been stored (a wait ran out, the
     /// disk failed): its owner must reload from the store rather than trust its memory.
     pub fn outcome_unknown(&self) -> bool {
-        matches!(self, Error::Unavailable(_) | Error::Storage(_))
+        matches!(
+            self,
+            Error::Unavailable(_)
+                | Error::DiskFull(_)
+                | Error::StorageFailed(_)
+                | Error::Storage(_)
+        )
     }
 }
 
@@ -104,6 +119,8 @@ impl From<StorageError> for Error {
             {
                 Error::KeyInUse
             }
+            StorageError::DiskFull(reason) => Error::DiskFull(reason),
+            StorageError::Io(reason) => Error::StorageFailed(reason),
             other => Error::Storage(other),
         }
     }

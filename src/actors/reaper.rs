@@ -22,9 +22,6 @@ const MAX_PER_TICK: usize = 10_000;
 /// purge walks all of them a slice at a time (a million sessions: one pass per 1,000 ticks).
 const SESSIONS_PER_TICK: usize = 1_000;
 
-/// How long an `Idempotency-Key` and its response are remembered.
-pub const IDEMPOTENCY_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
 #[derive(Clone)]
 pub struct HoldReaper {
     pub store: Store,
@@ -45,28 +42,11 @@ impl HoldReaper {
         (hold_ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))
     }
 
-    /// Deletes idempotency records older than the retention, with their time-index entries.
+    /// Deletes idempotency records older than their retention, with their time-index entries.
     async fn purge_idempotency(&self) -> Result<(), ActorProcessingErr> {
-        let cutoff = self
-            .store
-            .now()
-            .saturating_sub(IDEMPOTENCY_RETENTION.as_millis() as u64);
-        let old = self.store.keys_between(
-            keys::IDEMPOTENCY_BY_TIME,
-            &keys::idempotency_by_time(cutoff, &[]),
-            MAX_PER_TICK,
-        )?;
-        if old.is_empty() {
-            return Ok(());
-        }
-        let mut unit = Unit::default();
-        for k in old {
-            if let Some(record) = keys::record_of_idempotency_time(&k) {
-                unit = unit.remove(record.to_vec());
-            }
-            unit = unit.remove(k);
-        }
-        self.store.write(unit).await?;
+        crate::idempotency::Records::new(self.store.clone())
+            .sweep_expired(MAX_PER_TICK)
+            .await?;
         Ok(())
     }
 

@@ -120,6 +120,14 @@ impl std::ops::Deref for Actors {
     }
 }
 
+/// How many entity actors of each kind are running (not passivated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LiveCounts {
+    pub users: usize,
+    pub products: usize,
+    pub carts: usize,
+}
+
 /// What [`Actors`] shares.
 pub struct System {
     pub users: Handle<UserActor>,
@@ -187,13 +195,13 @@ impl Actors {
         Ok(carts.len())
     }
 
-    /// Live entity actors per kind (`user`, `product`, `cart`).
-    pub async fn live_counts(&self) -> Result<[(&'static str, usize); 3], super::Error> {
-        Ok([
-            ("user", self.users.live_count().await?),
-            ("product", self.inventory.live_count().await?),
-            ("cart", self.carts.live_count().await?),
-        ])
+    /// Live entity actors per kind.
+    pub async fn live_counts(&self) -> Result<LiveCounts, super::Error> {
+        Ok(LiveCounts {
+            users: self.users.live_count().await?,
+            products: self.inventory.live_count().await?,
+            carts: self.carts.live_count().await?,
+        })
     }
 
     /// Whether the whole tree is up: the root and every directory.

@@ -266,3 +266,43 @@ mod tests {
         assert_eq!(done.checkout, Some(OrderId(9)));
     }
 }
+
+/// Whether `caller` may open a cart for the user a request names (`None`: nobody named, which
+/// means the caller). A cart is only ever opened for oneself, admins included, so nobody can
+/// hold stock in another user's name.
+pub fn may_open_cart_for(caller: UserId, named: Option<UserId>) -> bool {
+    named.is_none_or(|user| user == caller)
+}
+
+/// The line quantity a "set the line" request asks for: 0 removes the line (as
+/// [`Cart::with_line`] does with 0); anything else must be a valid [`super::Quantity`].
+pub fn quantity_to_set(requested: i64) -> Result<u64, super::ValidationError> {
+    use super::Quantity;
+    match requested {
+        0 => Ok(0),
+        q => Quantity::new(q).map(Quantity::get),
+    }
+}
+
+#[cfg(test)]
+mod request_rules {
+    use super::{may_open_cart_for, quantity_to_set};
+    use crate::domain::{Quantity, UserId};
+
+    #[test]
+    fn a_cart_is_opened_only_for_the_caller() {
+        assert!(may_open_cart_for(UserId(1), None));
+        assert!(may_open_cart_for(UserId(1), Some(UserId(1))));
+        assert!(!may_open_cart_for(UserId(1), Some(UserId(2))));
+    }
+
+    #[test]
+    fn setting_a_line_to_zero_asks_for_its_removal_and_other_quantities_are_validated() {
+        assert_eq!(quantity_to_set(0), Ok(0));
+        assert_eq!(quantity_to_set(3), Ok(3));
+        let max = i64::from(Quantity::MAX);
+        assert_eq!(quantity_to_set(max), Ok(max as u64));
+        assert!(quantity_to_set(-1).is_err());
+        assert!(quantity_to_set(max + 1).is_err());
+    }
+}

@@ -1,7 +1,7 @@
 //! Bearer-token authentication as a filter that yields the [`Caller`].
 
 use super::with_actors;
-use crate::actors::{user, Actors, Error};
+use crate::actors::{Actors, Error};
 use crate::domain::UserId;
 use warp::http::HeaderValue;
 use warp::{Filter, Rejection};
@@ -43,7 +43,7 @@ pub fn caller(actors: Actors) -> impl Filter<Extract = (Caller,), Error = Reject
         |header: Option<HeaderValue>, actors: Actors| async move {
             let header = header.as_ref().and_then(|h| h.to_str().ok());
             let token = bearer(header).ok_or(Error::Unauthorized)?;
-            let session = user::authenticate(&actors.store, token)?;
+            let session = actors.authenticate(token)?;
             Ok::<_, Rejection>(Caller {
                 user_id: session.user_id,
                 is_admin: session.is_admin,

@@ -2,20 +2,12 @@
 
 use super::error::ApiError;
 use serde::de::DeserializeOwned;
-use warp::http::{HeaderMap, StatusCode};
+use warp::http::HeaderMap;
 use warp::hyper::body::Bytes;
 use warp::{Filter, Rejection};
 
 /// Largest accepted request body.
 pub const MAX_BODY: u64 = 64 * 1024;
-
-fn too_large() -> Rejection {
-    warp::reject::custom(ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
-        format!("request bodies are limited to {MAX_BODY} bytes"),
-    ))
-}
 
 /// Checks the declared length before anything is read, so a huge body is refused unread.
 fn limited() -> impl Filter<Extract = (), Error = Rejection> + Clone {
@@ -23,17 +15,15 @@ fn limited() -> impl Filter<Extract = (), Error = Rejection> + Clone {
         .and_then(|headers: HeaderMap| async move {
             let length = headers.get("content-length");
             match length.map(|v| v.to_str().ok().and_then(|s| s.parse::<u64>().ok())) {
-                Some(Some(n)) if n > MAX_BODY => Err(too_large()),
+                Some(Some(n)) if n > MAX_BODY => {
+                    Err(warp::reject::custom(ApiError::payload_too_large(MAX_BODY)))
+                }
                 Some(Some(_)) => Ok(()),
                 Some(None) => Err(warp::reject::custom(ApiError::invalid(
                     "invalid content-length header",
                 ))),
                 None if headers.contains_key("transfer-encoding") => {
-                    Err(warp::reject::custom(ApiError::new(
-                        StatusCode::LENGTH_REQUIRED,
-                        "length_required",
-                        "send the body with a content-length header",
-                    )))
+                    Err(warp::reject::custom(ApiError::length_required()))
                 }
                 None => Ok(()),
             }
@@ -48,11 +38,7 @@ fn parse<T: DeserializeOwned>(content_type: Option<String>, bytes: &[u8]) -> Res
             .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
     });
     if !is_json {
-        return Err(warp::reject::custom(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send the body as application/json",
-        )));
+        return Err(warp::reject::custom(ApiError::unsupported_media_type()));
     }
     serde_json::from_slice(bytes)
         .map_err(|e| warp::reject::custom(ApiError::invalid(format!("invalid JSON body: {e}"))))

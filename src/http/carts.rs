@@ -6,7 +6,8 @@ use super::error::ApiError;
 use super::idempotency::{idem, Idem, Locks, Outcome};
 use super::{body, ok, with_actors};
 use crate::actors::order::OrderView;
-use crate::actors::{cart, Actors, CartMsg, CartView, Error};
+use crate::actors::{Actors, CartMsg, CartView, Error};
+use crate::domain::cart;
 use crate::domain::{ProductId, Quantity, UserId};
 use serde::Deserialize;
 use warp::http::StatusCode;
@@ -41,7 +42,7 @@ pub fn routes(
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(idem(locks.clone()))
+        .and(idem(locks.clone(), actors.idempotency()))
         .and(body::optional_json_raw())
         .and_then(create);
     let get = warp::path!("carts" / u64)
@@ -53,7 +54,7 @@ pub fn routes(
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(idem(locks.clone()))
+        .and(idem(locks.clone(), actors.idempotency()))
         .and(body::json_raw())
         .and_then(add_product);
     let set = warp::path!("carts" / u64 / "products" / u64)
@@ -71,7 +72,7 @@ pub fn routes(
         .and(warp::post())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(idem(locks))
+        .and(idem(locks, actors.idempotency()))
         .and(body::optional_json_raw())
         .and_then(checkout);
     let abandon = warp::path!("carts" / u64)
@@ -100,19 +101,19 @@ async fn create(
     idem: Idem,
     (body, raw): (NewCart, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    if body.user_id.is_some_and(|id| id != caller.user_id.0) {
+    let user = caller.user_id;
+    if !cart::may_open_cart_for(user, body.user_id.map(UserId)) {
         return Err(Error::Forbidden.into());
     }
-    let (store, user) = (actors.store.clone(), caller.user_id);
+    let again = actors.clone();
     let work = move |mark| async move {
-        let cart = cart::create_marked(&store, user, mark).await?;
+        let cart = actors.create_cart(user, mark).await?;
         Outcome::new(StatusCode::CREATED, cart)
     };
-    let again = actors.clone();
     let replay = move |cart| async move {
         Outcome::new(StatusCode::CREATED, view(&again, cart, user, false).await?)
     };
-    idem.run(&actors.store, &caller, &raw, work, replay).await
+    idem.run(&caller, &raw, work, replay).await
 }
 
 /// `cart` as `user` may see it (also the answer to a keyed request whose first one was lost).
@@ -144,7 +145,6 @@ async fn add_product(
     let replay = move |cart| async move {
         Outcome::new(StatusCode::OK, view(&again, cart, user, false).await?)
     };
-    let store = actors.store.clone();
     let work = move |mark| async move {
         let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
         let cart = actors
@@ -159,7 +159,7 @@ async fn add_product(
             .await??;
         Outcome::new(StatusCode::OK, cart)
     };
-    idem.run(&store, &caller, &raw, work, replay).await
+    idem.run(&caller, &raw, work, replay).await
 }
 
 async fn set_line(
@@ -169,11 +169,7 @@ async fn set_line(
     caller: Caller,
     body: SetLine,
 ) -> Result<warp::reply::Response, Rejection> {
-    // 0 removes the line; anything else must be a valid quantity.
-    let quantity = match body.quantity {
-        0 => 0,
-        q => Quantity::new(q).map_err(Error::from)?.get(),
-    };
+    let quantity = cart::quantity_to_set(body.quantity).map_err(Error::from)?;
     let cart = actors
         .carts
         .call(id, |reply| CartMsg::SetLine {
@@ -210,7 +206,7 @@ async fn checkout(
     idem: Idem,
     (_, raw): (serde_json::Value, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
-    let (store, user) = (actors.store.clone(), caller.user_id);
+    let user = caller.user_id;
     // A checkout needs no mark: a cart checks out once, and a retry resumes the same order.
     let work = move |_| async move {
         let order = actors
@@ -220,7 +216,7 @@ async fn checkout(
         Outcome::new(StatusCode::CREATED, OrderView::from(order))
     };
     let replay = |_| async { Err(ApiError::internal()) };
-    idem.run(&store, &caller, &raw, work, replay).await
+    idem.run(&caller, &raw, work, replay).await
 }
 
 async fn abandon(

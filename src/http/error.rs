@@ -1,13 +1,24 @@
 //! The one place errors become an HTTP status and the contract's JSON error body:
-//! `{"error": {"code": "...", "message": "...", ...extra}}`.
+//! `{"error": {"code": "...", "message": "...", ...extra}}`. Every error status the gateway
+//! sends is chosen here: handlers and filters build errors through the named constructors
+//! below (success statuses stay with the handlers that answer them).
 
 use crate::actors::Error;
-use crate::storage::StorageError;
 use serde_json::{json, Map, Value};
 use std::convert::Infallible;
 use warp::http::StatusCode;
 use warp::reject::Reject;
 use warp::{Rejection, Reply};
+
+/// The code of a 409 that asks the client to retry the same `Idempotency-Key` later.
+const KEY_IN_PROGRESS: &str = "idempotency_request_in_progress";
+
+/// A failed readiness probe: 503 with the probe's own body (not the error shape), so a load
+/// balancer stops routing here while an operator can still read what is down.
+pub fn not_ready(body: &Value) -> warp::reply::Response {
+    warp::reply::with_status(warp::reply::json(body), StatusCode::SERVICE_UNAVAILABLE)
+        .into_response()
+}
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -25,7 +36,8 @@ pub struct ApiError {
 impl Reject for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    /// Private: every status is chosen in this file, through the named constructors.
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -62,6 +74,56 @@ impl ApiError {
         )
     }
 
+    /// A declared body length over the limit (the body is refused unread).
+    pub fn payload_too_large(max: u64) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!("request bodies are limited to {max} bytes"),
+        )
+    }
+
+    /// A chunked body without a declared length, which the size limit cannot check up front.
+    pub fn length_required() -> Self {
+        Self::new(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "send the body with a content-length header",
+        )
+    }
+
+    pub fn unsupported_media_type() -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send the body as application/json",
+        )
+    }
+
+    /// An `Idempotency-Key` already used by this user for a different request.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for a different request",
+        )
+    }
+
+    /// The first attempt of an `Idempotency-Key` is still running: retry the same key later.
+    pub fn idempotency_in_progress() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            KEY_IN_PROGRESS,
+            "a request with this Idempotency-Key is still being processed; retry later",
+        )
+    }
+
+    /// Whether this error asks the client to retry the same `Idempotency-Key` later, so it
+    /// must not be recorded as that key's answer.
+    pub fn asks_to_retry_the_key(&self) -> bool {
+        self.code == KEY_IN_PROGRESS
+    }
+
     /// The contract's error body.
     pub fn body(&self) -> Value {
         let mut body = Map::new();
@@ -95,81 +157,101 @@ impl From<Error> for ApiError {
             }
             Error::Forbidden => ApiError::new(S::FORBIDDEN, "forbidden", e.to_string()),
             Error::NotFound(_) => ApiError::new(S::NOT_FOUND, "not_found", e.to_string()),
-            Error::UsernameTaken => ApiError::new(S::CONFLICT, "username_taken", e.to_string()),
-            Error::ProductNameTaken => {
-                ApiError::new(S::CONFLICT, "product_name_taken", e.to_string())
-            }
-            Error::InsufficientStock {
-                product_id,
-                available,
-            } => ApiError::new(
-                S::CONFLICT,
-                "insufficient_stock",
-                format!("only {available} of product {product_id} left"),
+            Error::UsernameTaken
+            | Error::ProductNameTaken
+            | Error::InsufficientStock { .. }
+            | Error::CartClosed(_)
+            | Error::CartEmpty
+            | Error::KeyInUse
+            | Error::CheckoutInProgress(_) => conflict(e),
+            Error::Overloaded(_)
+            | Error::Unavailable(_)
+            | Error::DiskFull(_)
+            | Error::StorageFailed(_)
+            | Error::Invariant(_)
+            | Error::Storage(_) => server_side(e),
+        }
+    }
+}
+
+/// The 409s: the request is valid but the resource's state refuses it.
+fn conflict(e: Error) -> ApiError {
+    let conflict = |code, message: String| ApiError::new(StatusCode::CONFLICT, code, message);
+    match e {
+        Error::UsernameTaken => conflict("username_taken", e.to_string()),
+        Error::ProductNameTaken => conflict("product_name_taken", e.to_string()),
+        Error::InsufficientStock {
+            product_id,
+            available,
+        } => conflict(
+            "insufficient_stock",
+            format!("only {available} of product {product_id} left"),
+        )
+        .with("product_id", json!(product_id))
+        .with("available", json!(available)),
+        Error::CartClosed(status) => conflict(
+            "cart_closed",
+            format!("the cart is {} and can no longer change", json!(status)),
+        ),
+        Error::CartEmpty => conflict("cart_empty", e.to_string()),
+        Error::KeyInUse => conflict(
+            KEY_IN_PROGRESS,
+            "another request with this Idempotency-Key is doing or did the work; retry to get its answer".into(),
+        ),
+        Error::CheckoutInProgress(order) => conflict(
+            "checkout_in_progress",
+            format!("a checkout into order {order} is in progress; retry the checkout to finish it"),
+        )
+        .with("order_id", json!(order)),
+        other => server_side(other),
+    }
+}
+
+/// The 5xx: the server could not do its part. Logged here, since the client learns little.
+fn server_side(e: Error) -> ApiError {
+    use StatusCode as S;
+    match e {
+        Error::Overloaded(what) => {
+            tracing::warn!(%what, "overloaded; answering 503");
+            let mut e = ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service is busy; retry in a moment",
+            );
+            e.retry_after = Some(1);
+            e
+        }
+        Error::Unavailable(what) => {
+            tracing::warn!(%what, "answering 503");
+            ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the service could not answer in time; retry",
             )
-            .with("product_id", json!(product_id))
-            .with("available", json!(available)),
-            Error::CartClosed(status) => ApiError::new(
-                S::CONFLICT,
-                "cart_closed",
-                format!("the cart is {} and can no longer change", json!(status)),
-            ),
-            Error::CartEmpty => ApiError::new(S::CONFLICT, "cart_empty", e.to_string()),
-            Error::KeyInUse => ApiError::new(
-                S::CONFLICT,
-                "idempotency_request_in_progress",
-                "another request with this Idempotency-Key is doing or did the work; retry to get its answer",
-            ),
-            Error::CheckoutInProgress(order) => ApiError::new(
-                S::CONFLICT,
-                "checkout_in_progress",
-                format!(
-                    "a checkout into order {order} is in progress; retry the checkout to finish it"
-                ),
+        }
+        Error::DiskFull(reason) => {
+            tracing::error!(%reason, "disk full");
+            ApiError::new(
+                S::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                "the server's disk is full; the request was not acknowledged, retry later",
             )
-            .with("order_id", json!(order)),
-            Error::Overloaded(what) => {
-                tracing::warn!(%what, "overloaded; answering 503");
-                let mut e = ApiError::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service is busy; retry in a moment",
-                );
-                e.retry_after = Some(1);
-                e
-            }
-            Error::Unavailable(what) => {
-                tracing::warn!(%what, "answering 503");
-                ApiError::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "the service could not answer in time; retry",
-                )
-            }
-            Error::Invariant(what) => {
-                tracing::error!(%what, "broken invariant");
-                ApiError::internal()
-            }
-            Error::Storage(StorageError::DiskFull(reason)) => {
-                tracing::error!(%reason, "disk full");
-                ApiError::new(
-                    S::INSUFFICIENT_STORAGE,
-                    "insufficient_storage",
-                    "the server's disk is full; the request was not acknowledged, retry later",
-                )
-            }
-            Error::Storage(StorageError::Io(reason)) => {
-                tracing::error!(%reason, "storage failure");
-                ApiError::new(
-                    S::SERVICE_UNAVAILABLE,
-                    "unavailable",
-                    "storage is unavailable; retry",
-                )
-            }
-            Error::Storage(other) => {
-                tracing::error!(error = %other, "storage error");
-                ApiError::internal()
-            }
+        }
+        Error::StorageFailed(reason) => {
+            tracing::error!(%reason, "disk I/O failure");
+            ApiError::new(
+                S::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the data store is unavailable; retry",
+            )
+        }
+        Error::Invariant(what) => {
+            tracing::error!(%what, "broken invariant");
+            ApiError::internal()
+        }
+        other => {
+            tracing::error!(error = %other, "internal error");
+            ApiError::internal()
         }
     }
 }

@@ -1,28 +1,25 @@
 //! The event log seen from outside: `GET /events?after=&limit=` and `GET /events/stream`
-//! (Server-Sent Events), both admin-only.
-//!
-//! The stream reads the durable log itself, in pages, after the client's position, and
-//! waits on the log head when it has caught up. A slow client therefore only falls behind in
-//! the log: it holds at most one page in memory and never slows the actors or the writer.
+//! (Server-Sent Events), both admin-only. The stream is the log follower of
+//! [`crate::actors::follow`] framed as SSE: a slow client only falls behind in the log.
 
 use super::auth::{caller, Caller};
-use super::error::ApiError;
+use super::query::{self, Page, Paging};
 use super::{ok, with_actors};
 use crate::actors::Actors;
 use crate::domain::event::EventRecord;
 use crate::domain::rfc3339;
-use crate::storage::Store;
-use serde::Deserialize;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 use warp::{sse, Filter, Rejection};
 
-const DEFAULT_LIMIT: usize = 100;
-const MAX_LIMIT: usize = 1000;
-/// Events read from the log per page by a stream.
-const STREAM_PAGE: usize = 256;
+/// How `GET /events` pages.
+const PAGING: Paging = Paging {
+    default_limit: 100,
+    max_limit: 1000,
+    takes_after: true,
+};
 
 /// The contract's event shape: `{seq, type, at, data}`.
 pub fn event_json(record: &EventRecord) -> Value {
@@ -41,34 +38,14 @@ pub fn event_json(record: &EventRecord) -> Value {
     })
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Page {
-    after: Option<String>,
-    limit: Option<String>,
-}
-
-fn number(name: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
-    raw.map(|v| {
-        v.parse::<u64>()
-            .map_err(|_| ApiError::invalid(format!("{name} must be a non-negative integer")))
-    })
-    .transpose()
-}
-
 pub fn routes(
     actors: Actors,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
-    let page = warp::query::<Page>().or_else(|_| async {
-        Err::<(Page,), Rejection>(warp::reject::custom(ApiError::invalid(
-            "unknown or malformed query parameter",
-        )))
-    });
     let list = warp::path!("events")
         .and(warp::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
-        .and(page)
+        .and(query::page(PAGING))
         .and_then(list);
     let stream = warp::path!("events" / "stream")
         .and(warp::get())
@@ -86,16 +63,8 @@ async fn list(
     page: Page,
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
-    let after = number("after", page.after.as_deref())?.unwrap_or(0);
-    let limit = number("limit", page.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT as u64);
-    if !(1..=MAX_LIMIT as u64).contains(&limit) {
-        return Err(ApiError::invalid(format!("limit must be from 1 to {MAX_LIMIT}")).into());
-    }
-    let events = actors
-        .store
-        .events_after(after, limit as usize)
-        .map_err(crate::actors::Error::from)?;
-    let next_after = events.last().map_or(after, |e| e.seq);
+    let events = actors.events_after(page.after, page.limit)?;
+    let next_after = events.last().map_or(page.after, |e| e.seq);
     let events: Vec<Value> = events.iter().map(event_json).collect();
     Ok(ok(&json!({ "events": events, "next_after": next_after })))
 }
@@ -108,67 +77,23 @@ async fn stream(
 ) -> Result<warp::reply::Response, Rejection> {
     use warp::Reply;
     caller.ensure_admin()?;
-    // `Last-Event-ID` (set by reconnecting clients) wins over `?after=`.
+    // `Last-Event-ID` (set by reconnecting clients) wins over `?after=`; without either, a
+    // new client starts at the live end.
     let after = match last_event_id {
-        Some(id) => number("Last-Event-ID", Some(id.trim()))?,
-        None => number("after", query.get("after").map(String::as_str))?,
+        Some(id) => query::number("Last-Event-ID", Some(id.trim()))?,
+        None => query::number("after", query.get("after").map(String::as_str))?,
     };
-    // Without a position, a new client starts at the live end.
-    let after = match after {
-        Some(a) => a,
-        None => *actors.store.head().borrow(),
-    };
-    let events = follow(actors.store.clone(), after);
+    let events = actors.follow_events(after).map(|record| {
+        let event = sse::Event::default()
+            .id(record.seq.to_string())
+            .event(record.event.kind())
+            .data(event_json(&record).to_string());
+        Ok::<_, Infallible>(event)
+    });
     Ok(sse::reply(
         sse::keep_alive()
             .interval(Duration::from_secs(15))
             .stream(events),
     )
     .into_response())
-}
-
-/// The log after `after`, then every event as it becomes durable.
-fn follow(
-    store: Store,
-    after: u64,
-) -> impl futures_util::Stream<Item = Result<sse::Event, Infallible>> + Send + 'static {
-    struct Cursor {
-        store: Store,
-        after: u64,
-        page: VecDeque<EventRecord>,
-        head: tokio::sync::watch::Receiver<u64>,
-    }
-    let cursor = Cursor {
-        head: store.head(),
-        store,
-        after,
-        page: VecDeque::new(),
-    };
-    futures_util::stream::unfold(cursor, |mut c| async move {
-        loop {
-            if let Some(record) = c.page.pop_front() {
-                c.after = record.seq;
-                let event = sse::Event::default()
-                    .id(record.seq.to_string())
-                    .event(record.event.kind())
-                    .data(event_json(&record).to_string());
-                return Some((Ok(event), c));
-            }
-            match c.store.events_after(c.after, STREAM_PAGE) {
-                Ok(page) if !page.is_empty() => c.page = page.into(),
-                Ok(_) => {
-                    // Caught up: wait for the head to move (ends when the store closes).
-                    c.head.mark_unchanged();
-                    if *c.head.borrow() > c.after {
-                        continue;
-                    }
-                    c.head.changed().await.ok()?;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "event stream cannot read the log");
-                    return None;
-                }
-            }
-        }
-    })
 }

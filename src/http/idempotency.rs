@@ -1,10 +1,8 @@
-//! `Idempotency-Key`: a POST retried with the same key by the same user replays the stored
-//! first response (same status and body) without doing the work again; the same key with a
-//! different request is refused with 422 `idempotency_key_reused`.
-//!
-//! Records live under `ik/{user}{key}` with the request's fingerprint (method, path, body) and
-//! the response, written durably before the response is sent, and are kept at least
-//! [`RETENTION`] (the reaper purges older ones through the `ikt/` time index).
+//! `Idempotency-Key`, the HTTP side: a POST retried with the same key by the same user replays
+//! the stored first response (same status and body) without doing the work again; the same key
+//! with a different request is refused with 422 `idempotency_key_reused`. What is stored, and
+//! for how long, is [`crate::idempotency`]'s business; this module parses the header, keeps one
+//! attempt per key running, and turns records into replies.
 //!
 //! The lost-answer case is the one keys exist for, so the work of a keyed request runs in a
 //! task of its own: a client that gives up (timeout, dropped connection) does not cancel it,
@@ -14,18 +12,15 @@
 //! retries never wait on another's.
 //!
 //! When the answer itself is lost inside the server (a 503 after a timeout, a crash before the
-//! answer was recorded), the work's own unit carries the key's mark (see
-//! [`crate::storage::idempotency`]): a retry finds it and answers from the resource's current
-//! state instead of working again. 5xx answers are never recorded.
+//! answer was recorded), the work's own unit carries the key's [`Mark`]: a retry finds it and
+//! answers from the resource's current state instead of working again. 5xx answers are never
+//! recorded.
 
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::domain::{Millis, UserId};
-use crate::storage::idempotency::{Applied, Mark};
-use crate::storage::{codec, keys, Store, Unit};
-use argon2::password_hash::rand_core::{OsRng, RngCore};
-use blake2::{Blake2s256, Digest};
-use serde::{Deserialize, Serialize};
+use crate::domain::UserId;
+use crate::idempotency::{fingerprint, Fingerprint, Mark, Record, Records};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -35,8 +30,6 @@ use std::time::Duration;
 use tokio::sync::watch;
 use warp::http::{HeaderValue, StatusCode};
 use warp::{Filter, Rejection, Reply};
-
-pub use crate::actors::reaper::IDEMPOTENCY_RETENTION as RETENTION;
 
 /// A validated `Idempotency-Key` value: 1–255 visible ASCII characters.
 #[derive(Debug, Clone)]
@@ -55,16 +48,6 @@ impl IdempotencyKey {
             )),
         }
     }
-}
-
-/// The stored outcome of the first request with a key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct Record {
-    fingerprint: [u8; 32],
-    status: u16,
-    /// The JSON body sent, or empty for a bodiless response.
-    body: Vec<u8>,
-    created_at: Millis,
 }
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -136,20 +119,9 @@ impl Outcome {
     pub fn new(status: StatusCode, body: impl Serialize) -> Result<Self, ApiError> {
         let body = serde_json::to_value(body).map_err(|e| {
             tracing::error!(error = %e, "response not serialisable");
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "internal error",
-            )
+            ApiError::internal()
         })?;
         Ok(Self { status, body })
-    }
-
-    pub fn empty(status: StatusCode) -> Self {
-        Self {
-            status,
-            body: Value::Null,
-        }
     }
 }
 
@@ -172,10 +144,14 @@ pub struct Idem {
     /// Method and path; the body is added by the handler.
     target: String,
     locks: Locks,
+    records: Records,
 }
 
 /// Extracts the key (a bad one is a 400) and the request's method and path.
-pub fn idem(locks: Locks) -> impl Filter<Extract = (Idem,), Error = Rejection> + Clone {
+pub fn idem(
+    locks: Locks,
+    records: Records,
+) -> impl Filter<Extract = (Idem,), Error = Rejection> + Clone {
     // The raw value, not `header::optional::<String>`: that rejects a non-ASCII value with
     // `InvalidHeader`, which loses to a sibling route's 405 when rejections are combined.
     let raw_key = warp::header::value("idempotency-key")
@@ -189,13 +165,14 @@ pub fn idem(locks: Locks) -> impl Filter<Extract = (Idem,), Error = Rejection> +
             move |key: Option<HeaderValue>,
                   method: warp::http::Method,
                   path: warp::path::FullPath| {
-                let locks = locks.clone();
+                let (locks, records) = (locks.clone(), records.clone());
                 async move {
                     let key = key.map(IdempotencyKey::parse).transpose()?;
                     Ok::<_, Rejection>(Idem {
                         key,
                         target: format!("{method} {}", path.as_str()),
                         locks,
+                        records,
                     })
                 }
             },
@@ -208,7 +185,6 @@ impl Idem {
     /// answer (the answer was lost), `replay` answers from the marked resource's id instead.
     pub async fn run<W, R>(
         self,
-        store: &Store,
         caller: &Caller,
         body: &[u8],
         work: impl FnOnce(Option<Mark>) -> W + Send + 'static,
@@ -219,60 +195,30 @@ impl Idem {
         R: Future<Output = Result<Outcome, ApiError>> + Send + 'static,
     {
         let Some(key) = self.key else {
-            return match work(None).await {
-                Ok(o) => Ok(respond(o.status, &body_bytes(&o.body))),
-                Err(e) => Err(warp::reject::custom(e)),
-            };
+            let o = work(None).await?;
+            return Ok(respond(o.status, &body_bytes(&o.body)));
         };
-        let fingerprint: [u8; 32] = Blake2s256::new()
-            .chain_update(self.target.as_bytes())
-            .chain_update([0])
-            .chain_update(body)
-            .finalize()
-            .into();
-        let record_key = keys::idempotency(caller.user_id, &key.0);
-        let marker_key = keys::idempotency_applied(caller.user_id, &key.0);
-        let mark = Mark::new(
-            caller.user_id,
-            &key.0,
-            fingerprint,
-            OsRng.next_u64(),
-            store.now(),
-        );
-        let slot = (caller.user_id, key.0);
-        let give_up = tokio::time::Instant::now() + self.locks.wait;
-        let attempt = loop {
-            if let Some(first) = recorded(store, &record_key)? {
-                return replay_record(first, &fingerprint);
-            }
-            match self.locks.claim(&slot) {
-                Ok(attempt) => break attempt,
-                Err(mut running) => {
-                    // Someone is doing this key's work right now: wait, then read its record.
-                    let finished = tokio::time::timeout_at(give_up, running.wait_for(|d| *d));
-                    if finished.await.is_err() {
-                        return Err(warp::reject::custom(in_progress()));
-                    }
-                }
-            }
+        let keyed = Keyed {
+            records: self.records,
+            user: caller.user_id,
+            key: key.0,
+            fingerprint: fingerprint(&self.target, body),
         };
-        // The attempt before ours may have finished between the read and the claim; it
-        // records before it unregisters, so a second read settles it.
-        if let Some(first) = recorded(store, &record_key)? {
-            return replay_record(first, &fingerprint);
-        }
+        let attempt = match keyed.turn(&self.locks).await? {
+            Turn::Replay(reply) => return Ok(reply),
+            Turn::Mine(attempt) => attempt,
+        };
         // The work may be done already, its answer lost: then answer from what it did.
-        let applied: Option<Applied> =
-            store.get(&marker_key).map_err(crate::actors::Error::from)?;
-        let outcome: BoxFuture<Result<Outcome, ApiError>> = match applied {
-            Some(a) if a.fingerprint != fingerprint => return Err(reused().into()),
-            Some(a) => Box::pin(replay(a.resource)),
-            None => Box::pin(work(Some(mark))),
-        };
-        let store = store.clone();
-        let keys = (record_key, marker_key);
+        let outcome: BoxFuture<Result<Outcome, ApiError>> =
+            match keyed.records.applied(keyed.user, &keyed.key)? {
+                Some(a) if a.fingerprint != keyed.fingerprint => {
+                    return Err(ApiError::idempotency_key_reused().into())
+                }
+                Some(a) => Box::pin(replay(a.resource)),
+                None => Box::pin(work(Some(keyed.mark()))),
+            };
         let task = tokio::spawn(async move {
-            let answer = record_outcome(&store, keys, fingerprint, outcome.await).await;
+            let answer = keyed.record(outcome.await).await;
             drop(attempt);
             answer
         });
@@ -287,74 +233,97 @@ impl Idem {
     }
 }
 
-fn recorded(store: &Store, record_key: &[u8]) -> Result<Option<Record>, Rejection> {
-    Ok(store.get(record_key).map_err(crate::actors::Error::from)?)
+/// One keyed request: whose key, and which request it stands for.
+struct Keyed {
+    records: Records,
+    user: UserId,
+    key: String,
+    fingerprint: Fingerprint,
 }
 
-fn replay_record(
-    first: Record,
-    fingerprint: &[u8; 32],
-) -> Result<warp::reply::Response, Rejection> {
-    if first.fingerprint != *fingerprint {
-        return Err(reused().into());
+/// How waiting for a key's turn ends: a recorded answer to replay, or this request's attempt.
+enum Turn {
+    Replay(warp::reply::Response),
+    Mine(Attempt),
+}
+
+impl Keyed {
+    /// Waits (bounded) until no other attempt of the key runs, unless a recorded answer
+    /// settles the request first; then this request's attempt is registered.
+    async fn turn(&self, locks: &Locks) -> Result<Turn, Rejection> {
+        let slot = (self.user, self.key.clone());
+        let give_up = tokio::time::Instant::now() + locks.wait;
+        let attempt = loop {
+            if let Some(reply) = self.recorded()? {
+                return Ok(Turn::Replay(reply));
+            }
+            match locks.claim(&slot) {
+                Ok(attempt) => break attempt,
+                Err(mut running) => {
+                    // Someone is doing this key's work right now: wait, then read its record.
+                    let finished = tokio::time::timeout_at(give_up, running.wait_for(|d| *d));
+                    if finished.await.is_err() {
+                        return Err(ApiError::idempotency_in_progress().into());
+                    }
+                }
+            }
+        };
+        // The attempt before ours may have finished between the read and the claim; it
+        // records before it unregisters, so a second read settles it.
+        match self.recorded()? {
+            Some(reply) => Ok(Turn::Replay(reply)),
+            None => Ok(Turn::Mine(attempt)),
+        }
     }
+
+    /// The recorded answer as a reply, if there is one; 422 if it was another request's.
+    fn recorded(&self) -> Result<Option<warp::reply::Response>, Rejection> {
+        match self.records.recorded(self.user, &self.key)? {
+            None => Ok(None),
+            Some(first) if first.fingerprint != self.fingerprint => {
+                Err(ApiError::idempotency_key_reused().into())
+            }
+            Some(first) => Ok(Some(replay_record(&first))),
+        }
+    }
+
+    /// This attempt's mark, to go into the unit of its work.
+    fn mark(&self) -> Mark {
+        self.records.mark(self.user, &self.key, self.fingerprint)
+    }
+
+    /// Records a 2xx or 4xx answer durably (a 5xx is passed on unrecorded) and returns it.
+    /// The recorded answer supersedes the key's mark.
+    async fn record(
+        &self,
+        outcome: Result<Outcome, ApiError>,
+    ) -> Result<(StatusCode, Vec<u8>), ApiError> {
+        let (status, body) = match outcome {
+            Ok(o) => (o.status, body_bytes(&o.body)),
+            Err(e) if e.status.is_server_error() => return Err(e),
+            // Another attempt of this key got its work in first: its mark answers the next
+            // retry, so this answer must not be recorded in place of it.
+            Err(e) if e.asks_to_retry_the_key() => return Err(e),
+            Err(e) => (e.status, body_bytes(&e.body())),
+        };
+        let record = self
+            .records
+            .save(
+                self.user,
+                &self.key,
+                self.fingerprint,
+                status.as_u16(),
+                body,
+            )
+            .await?;
+        Ok((status, record.body))
+    }
+}
+
+/// A recorded answer, replayed as it was first sent.
+fn replay_record(first: &Record) -> warp::reply::Response {
     let status = StatusCode::from_u16(first.status).unwrap_or(StatusCode::OK);
-    Ok(respond(status, &first.body))
-}
-
-fn reused() -> ApiError {
-    ApiError::new(
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "idempotency_key_reused",
-        "this Idempotency-Key was used for a different request",
-    )
-}
-
-/// The code of a 409 that asks the client to retry the same key later.
-const IN_PROGRESS: &str = "idempotency_request_in_progress";
-
-fn in_progress() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        IN_PROGRESS,
-        "a request with this Idempotency-Key is still being processed; retry later",
-    )
-}
-
-/// Records a 2xx or 4xx answer durably (a 5xx is passed on unrecorded) and returns it. The
-/// recorded answer supersedes the key's mark.
-async fn record_outcome(
-    store: &Store,
-    (record_key, marker_key): (Vec<u8>, Vec<u8>),
-    fingerprint: [u8; 32],
-    outcome: Result<Outcome, ApiError>,
-) -> Result<(StatusCode, Vec<u8>), ApiError> {
-    let (status, body) = match outcome {
-        Ok(o) => (o.status, body_bytes(&o.body)),
-        Err(e) if e.status.is_server_error() => return Err(e),
-        // Another attempt of this key got its work in first: its mark answers the next retry,
-        // so this answer must not be recorded in place of it.
-        Err(e) if e.code == IN_PROGRESS => return Err(e),
-        Err(e) => (e.status, body_bytes(&e.body())),
-    };
-    let created_at = store.now();
-    let record = Record {
-        fingerprint,
-        status: status.as_u16(),
-        body,
-        created_at,
-    };
-    let by_time = keys::idempotency_by_time(created_at, &record_key);
-    store
-        .write(
-            Unit::default()
-                .put(record_key, codec::encode(&record))
-                .put(by_time, Vec::new())
-                .remove(marker_key),
-        )
-        .await
-        .map_err(|e| ApiError::from(crate::actors::Error::from(e)))?;
-    Ok((status, record.body))
+    respond(status, &first.body)
 }
 
 fn body_bytes(v: &Value) -> Vec<u8> {

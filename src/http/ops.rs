@@ -2,7 +2,9 @@
 //! `GET /metrics` (Prometheus text format) and `GET /openapi.json` (the API description kept
 //! in `docs/openapi.json`, checked against the server by `tests/api/openapi.rs`).
 
+use super::error::not_ready;
 use super::{ok, with_actors};
+use crate::actors::service::STATS_SUBSCRIBER;
 use crate::actors::Actors;
 use serde_json::json;
 use warp::http::StatusCode;
@@ -45,14 +47,16 @@ pub const OPENAPI: &str = include_str!("../../docs/openapi.json");
 async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
     use crate::telemetry::names;
     // Gauges that are cheapest to read at scrape time.
-    let head = *actors.store.head().borrow();
-    metrics::gauge!(names::LOG_HEAD).set(head as f64);
-    if let Ok(offset) = crate::actors::bus::offset_of(&actors.store, "stats") {
-        metrics::gauge!(names::SUBSCRIBER_LAG, "subscriber" => "stats")
-            .set(head.saturating_sub(offset) as f64);
+    metrics::gauge!(names::LOG_HEAD).set(actors.log_head() as f64);
+    if let Ok(lag) = actors.stats_lag() {
+        metrics::gauge!(names::SUBSCRIBER_LAG, "subscriber" => STATS_SUBSCRIBER).set(lag as f64);
     }
-    if let Ok(counts) = actors.live_counts().await {
-        for (kind, n) in counts {
+    if let Ok(live) = actors.live_counts().await {
+        for (kind, n) in [
+            ("user", live.users),
+            ("product", live.products),
+            ("cart", live.carts),
+        ] {
             metrics::gauge!(names::LIVE_ACTORS, "kind" => kind).set(n as f64);
         }
     }
@@ -66,22 +70,22 @@ async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
 }
 
 async fn readyz(actors: Actors) -> Result<warp::reply::Response, Rejection> {
-    let store = actors.store.is_writable();
+    let writable = actors.is_writable();
     let running = actors.is_running();
-    let live = actors.live_counts().await.ok().map(|[users, products, carts]| {
-        json!({ "users": users.1, "products": products.1, "carts": carts.1 })
-    });
-    let ready = store && running && live.is_some();
+    let live =
+        actors.live_counts().await.ok().map(
+            |live| json!({ "users": live.users, "products": live.products, "carts": live.carts }),
+        );
+    let ready = writable && running && live.is_some();
     let body = json!({
         "status": if ready { "ready" } else { "not_ready" },
-        "store": store,
+        "store": writable,
         "actors": running,
         "live_actors": live,
     });
-    let status = if ready {
-        StatusCode::OK
+    if ready {
+        Ok(ok(&body))
     } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    Ok(warp::reply::with_status(warp::reply::json(&body), status).into_response())
+        Ok(not_ready(&body))
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::auth::{caller, Caller};
 use super::{ok, with_actors};
-use crate::actors::order::{self, OrderView};
+use crate::actors::order::OrderView;
 use crate::actors::Actors;
 use crate::domain::OrderId;
 use serde_json::json;
@@ -25,7 +25,8 @@ pub fn routes(
 }
 
 async fn list(actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
-    let items: Vec<OrderView> = order::list(&actors.store, caller.user_id)?
+    let items: Vec<OrderView> = actors
+        .orders_of(caller.user_id)?
         .into_iter()
         .map(OrderView::from)
         .collect();
@@ -33,6 +34,6 @@ async fn list(actors: Actors, caller: Caller) -> Result<warp::reply::Response, R
 }
 
 async fn get(id: u64, actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
-    let order = order::get(&actors.store, OrderId(id), caller.user_id, caller.is_admin)?;
+    let order = actors.order(OrderId(id), caller.user_id, caller.is_admin)?;
     Ok(ok(&OrderView::from(order)))
 }

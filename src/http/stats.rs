@@ -1,16 +1,19 @@
 //! `GET /products/{id}/stats` and `GET /stats/top?limit=`: the sales projection.
 
-use super::error::ApiError;
+use super::query::{self, Page, Paging};
 use super::{ok, with_actors};
-use crate::actors::stats::{self, ProductStats};
-use crate::actors::{bus, Actors, Error, InventoryMsg};
-use crate::domain::{Product, ProductId};
-use crate::storage::keys;
+use crate::actors::service::Sales;
+use crate::actors::Actors;
+use crate::domain::ProductId;
 use serde_json::json;
 use warp::{Filter, Rejection};
 
-const DEFAULT_TOP: usize = 10;
-const MAX_TOP: usize = 100;
+/// How `GET /stats/top` pages: one page of the ranking, no continuation.
+const PAGING: Paging = Paging {
+    default_limit: 10,
+    max_limit: 100,
+    takes_after: false,
+};
 
 pub fn routes(
     actors: Actors,
@@ -21,16 +24,17 @@ pub fn routes(
         .and_then(product_stats);
     let top = warp::path!("stats" / "top")
         .and(warp::get())
-        .and(warp::query::<std::collections::HashMap<String, String>>())
+        .and(query::page(PAGING))
         .and(with_actors(actors))
         .and_then(top_sellers);
     product.or(top).unify()
 }
 
-fn stats_json(id: ProductId, name: &str, s: &ProductStats) -> serde_json::Value {
+fn stats_json(sales: &Sales) -> serde_json::Value {
+    let s = &sales.stats;
     json!({
-        "product_id": id,
-        "name": name,
+        "product_id": sales.product_id,
+        "name": sales.name,
         "units_sold": s.units_sold,
         "orders": s.orders,
         "cart_adds": s.cart_adds,
@@ -39,41 +43,18 @@ fn stats_json(id: ProductId, name: &str, s: &ProductStats) -> serde_json::Value 
 }
 
 async fn product_stats(id: u64, actors: Actors) -> Result<warp::reply::Response, Rejection> {
-    let product = actors
-        .inventory
-        .call(id, |reply| InventoryMsg::Get { reply })
-        .await?;
-    let s = stats::stats_of(&actors.store, ProductId(id)).map_err(Error::from)?;
-    let mut body = stats_json(product.id, &product.name, &s);
+    let (sales, as_of_seq) = actors.product_stats(ProductId(id)).await?;
+    let mut body = stats_json(&sales);
     // How far the projection has read: it may lag the log by a moment.
-    body["as_of_seq"] = json!(bus::offset_of(&actors.store, "stats").map_err(Error::from)?);
+    body["as_of_seq"] = json!(as_of_seq);
     Ok(ok(&body))
 }
 
-async fn top_sellers(
-    query: std::collections::HashMap<String, String>,
-    actors: Actors,
-) -> Result<warp::reply::Response, Rejection> {
-    if let Some(unknown) = query.keys().find(|k| k.as_str() != "limit") {
-        return Err(ApiError::invalid(format!("unknown query parameter {unknown}")).into());
-    }
-    let limit = match query.get("limit") {
-        None => DEFAULT_TOP,
-        Some(raw) => raw
-            .parse::<usize>()
-            .ok()
-            .filter(|l| (1..=MAX_TOP).contains(l))
-            .ok_or_else(|| ApiError::invalid(format!("limit must be from 1 to {MAX_TOP}")))?,
-    };
-    let mut items = Vec::new();
-    for (id, s) in stats::top(&actors.store, limit).map_err(Error::from)? {
-        let name = actors
-            .store
-            .get::<Product>(&keys::product(id))
-            .map_err(Error::from)?
-            .map(|p| p.name.as_str().to_owned())
-            .unwrap_or_default();
-        items.push(stats_json(id, &name, &s));
-    }
+async fn top_sellers(page: Page, actors: Actors) -> Result<warp::reply::Response, Rejection> {
+    let items: Vec<_> = actors
+        .top_sellers(page.limit)?
+        .iter()
+        .map(stats_json)
+        .collect();
     Ok(ok(&json!({ "items": items })))
 }

@@ -4,7 +4,7 @@ use super::auth::{caller, Caller};
 use super::error::ApiError;
 use super::ratelimit::{LoginKeys, LoginLimiter};
 use super::{body, created, ok, with_actors};
-use crate::actors::{user, Actors, Error, UserMsg};
+use crate::actors::{Actors, Error, UserMsg};
 use crate::domain::{rfc3339, Password, Username};
 use serde::Deserialize;
 use serde_json::json;
@@ -50,7 +50,7 @@ pub fn routes(
 async fn register(actors: Actors, body: Credentials) -> Result<warp::reply::Response, Rejection> {
     let username = Username::parse(&body.username).map_err(Error::from)?;
     let password = Password::parse(body.password).map_err(Error::from)?;
-    let user = user::register(&actors.store, username, &password, false).await?;
+    let user = actors.register(username, &password).await?;
     Ok(created(
         &json!({ "id": user.id, "username": user.username.as_str() }),
     ))
@@ -65,7 +65,7 @@ async fn login(
     let keys = LoginKeys::new(&body.username, addr.map(|a| a.ip()));
     // Counted before the password is checked, so concurrent guesses cannot overtake the limit.
     limiter.try_acquire(&keys).map_err(ApiError::rate_limited)?;
-    let result = user::login(&actors.users, &actors.store, &body.username, body.password).await;
+    let result = actors.login(&body.username, body.password).await;
     if !matches!(result, Err(Error::InvalidCredentials)) {
         // Only a wrong password costs an attempt.
         limiter.release(&keys);
@@ -79,7 +79,7 @@ async fn login(
 }
 
 async fn logout(actors: Actors, caller: Caller) -> Result<warp::reply::Response, Rejection> {
-    user::logout(&actors.store, &caller.token).await?;
+    actors.logout(&caller.token).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -1,0 +1,162 @@
+//! The service API below the gateway: every operation a request needs that is not a message to
+//! one entity actor (creating entities, sessions, reads of orders, the sales projection and the
+//! event log, health). The gateway calls these and the entity [`Handle`](super::Handle)s and
+//! never reaches the store itself, so the store's layout stays this layer's business.
+//!
+//! Each method wraps the free function of the actor module that owns the rule; nothing here
+//! decides anything of its own.
+
+use super::bus::{self, Projection};
+use super::stats::{self, ProductStats, SalesStats};
+use super::user::LoginOk;
+use super::{cart, inventory, order, user, Actors, CartView, Error, ProductView};
+use crate::domain::event::EventRecord;
+use crate::domain::{
+    Order, OrderId, Password, PriceCents, Product, ProductId, ProductName, Session, Stock, User,
+    UserId, Username,
+};
+use crate::idempotency::{Mark, Records};
+use crate::storage::keys;
+use futures_util::Stream;
+
+/// The name the sales projection's subscriber goes by (its offset, its metrics label).
+pub const STATS_SUBSCRIBER: &str = <SalesStats as Projection>::NAME;
+
+/// A product's sales figures, with the name they are shown under.
+#[derive(Debug, Clone)]
+pub struct Sales {
+    pub product_id: ProductId,
+    pub name: String,
+    pub stats: ProductStats,
+}
+
+impl Actors {
+    /// Creates a (non-admin) user.
+    pub async fn register(&self, username: Username, password: &Password) -> Result<User, Error> {
+        user::register(&self.store, username, password, false).await
+    }
+
+    /// Logs in; unknown users and wrong passwords are indistinguishable.
+    pub async fn login(&self, username: &str, password: String) -> Result<LoginOk, Error> {
+        user::login(&self.users, &self.store, username, password).await
+    }
+
+    /// Revokes the session of `token`.
+    pub async fn logout(&self, token: &str) -> Result<(), Error> {
+        user::logout(&self.store, token).await
+    }
+
+    /// The live session a bearer token stands for.
+    pub fn authenticate(&self, token: &str) -> Result<Session, Error> {
+        user::authenticate(&self.store, token)
+    }
+
+    /// Creates an empty open cart for `user`, with an `Idempotency-Key`'s mark if given.
+    pub async fn create_cart(&self, user: UserId, mark: Option<Mark>) -> Result<CartView, Error> {
+        cart::create_marked(&self.store, user, mark).await
+    }
+
+    /// Creates a product, with an `Idempotency-Key`'s mark if given.
+    pub async fn create_product(
+        &self,
+        name: ProductName,
+        price: PriceCents,
+        stock: Stock,
+        mark: Option<Mark>,
+    ) -> Result<ProductView, Error> {
+        inventory::create_marked(&self.store, name, price, stock, mark).await
+    }
+
+    /// One page of products in id order after `after`, and the id to continue after.
+    pub async fn list_products(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<ProductView>, Option<ProductId>), Error> {
+        inventory::list(&self.inventory, &self.store, after, limit).await
+    }
+
+    /// The order, if `user` may see it.
+    pub fn order(&self, id: OrderId, user: UserId, is_admin: bool) -> Result<Order, Error> {
+        order::get(&self.store, id, user, is_admin)
+    }
+
+    /// The user's orders, oldest first.
+    pub fn orders_of(&self, user: UserId) -> Result<Vec<Order>, Error> {
+        order::list(&self.store, user)
+    }
+
+    /// A product's sales (404 for an unknown product) and the log sequence the projection has
+    /// read up to: the figures may lag the log by a moment, and the client may want to know.
+    pub async fn product_stats(&self, id: ProductId) -> Result<(Sales, u64), Error> {
+        let product = self
+            .inventory
+            .call(id.0, |reply| super::InventoryMsg::Get { reply })
+            .await?;
+        let sales = Sales {
+            product_id: product.id,
+            name: product.name,
+            stats: stats::stats_of(&self.store, id)?,
+        };
+        Ok((sales, self.stats_offset()?))
+    }
+
+    /// The best sellers by units sold. Names are read from the stored product records rather
+    /// than through the inventory actors, so a look at the ranking starts no actors.
+    pub fn top_sellers(&self, limit: usize) -> Result<Vec<Sales>, Error> {
+        let mut items = Vec::new();
+        for (id, stats) in stats::top(&self.store, limit)? {
+            let name = self
+                .store
+                .get::<Product>(&keys::product(id))?
+                .map(|p| p.name.as_str().to_owned())
+                .unwrap_or_default();
+            items.push(Sales {
+                product_id: id,
+                name,
+                stats,
+            });
+        }
+        Ok(items)
+    }
+
+    /// Up to `limit` durable events after sequence `after`.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>, Error> {
+        Ok(self.store.events_after(after, limit)?)
+    }
+
+    /// The durable events after `after` (`None`: from the live end), then each new one as it
+    /// becomes durable.
+    pub fn follow_events(
+        &self,
+        after: Option<u64>,
+    ) -> impl Stream<Item = EventRecord> + Send + 'static {
+        let after = after.unwrap_or_else(|| self.log_head());
+        super::follow::follow(self.store.clone(), after)
+    }
+
+    /// The sequence number of the last durable event.
+    pub fn log_head(&self) -> u64 {
+        *self.store.head().borrow()
+    }
+
+    /// The log sequence the sales projection has handled up to.
+    pub fn stats_offset(&self) -> Result<u64, Error> {
+        Ok(bus::offset_of(&self.store, STATS_SUBSCRIBER)?)
+    }
+
+    /// How many durable events the sales projection has yet to handle.
+    pub fn stats_lag(&self) -> Result<u64, Error> {
+        Ok(self.log_head().saturating_sub(self.stats_offset()?))
+    }
+
+    /// Whether the store still takes writes (its writer is running).
+    pub fn is_writable(&self) -> bool {
+        self.store.is_writable()
+    }
+
+    /// The recorded answers and marks of `Idempotency-Key`s.
+    pub fn idempotency(&self) -> Records {
+        Records::new(self.store.clone())
+    }
+}
