@@ -12,6 +12,7 @@
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
+//! - [`maintenance`]: online maintenance the admin routes call (log trims, backups).
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
 
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod config;
 pub mod domain;
 pub mod http;
+pub mod maintenance;
 pub mod memory;
 pub mod storage;
 pub mod telemetry;
@@ -77,6 +79,7 @@ impl App {
             token_ttl: config.token_ttl,
             hold_ttl: config.hold_ttl,
             idle_timeout: config.idle_timeout,
+            retention: config.retention(),
         };
         let actors = Actors::start(store.clone(), settings)
             .await

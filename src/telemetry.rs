@@ -33,6 +33,8 @@ pub mod names {
     pub const PASSIVATED: &str = "trolley_actors_passivated_total";
     /// Counter: holds released because their cart was idle too long.
     pub const HOLDS_EXPIRED: &str = "trolley_holds_expired_total";
+    /// Counter: events trimmed from the log (by retention or an admin).
+    pub const EVENTS_TRIMMED: &str = "trolley_events_trimmed_total";
     /// Gauge: when this process started (Unix seconds); a change means a restart.
     pub const START_TIME: &str = "trolley_process_start_time_seconds";
 }
@@ -89,6 +91,10 @@ fn describe() {
     describe_counter!(
         names::HOLDS_EXPIRED,
         "Holds released because their cart was idle for the hold TTL"
+    );
+    describe_counter!(
+        names::EVENTS_TRIMMED,
+        "Events trimmed from the log, by the retention policy or an admin"
     );
     describe_gauge!(
         names::START_TIME,

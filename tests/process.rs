@@ -162,19 +162,20 @@ impl Client {
         body["token"].as_str().unwrap().to_owned()
     }
 
-    /// Every event in the log.
+    /// Every event still in the log (the first page without `after`: from the oldest one).
     async fn all_events(&self, admin: &str) -> Vec<Value> {
         let mut out = Vec::new();
-        let mut after = 0;
+        let mut after = None;
         loop {
+            let from = after.map_or(String::new(), |a| format!("after={a}&"));
             let page = self
-                .get(&format!("/events?after={after}&limit=1000"), Some(admin))
+                .get(&format!("/events?{from}limit=1000"), Some(admin))
                 .await;
             let events = page["events"].as_array().unwrap().clone();
             if events.is_empty() {
                 return out;
             }
-            after = page["next_after"].as_u64().unwrap();
+            after = page["next_after"].as_u64();
             out.extend(events);
         }
     }

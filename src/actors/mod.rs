@@ -73,6 +73,12 @@ pub enum Error {
     /// An actor or the store did not answer in time, or is down.
     #[error("{0} unavailable")]
     Unavailable(String),
+    /// A reader asked for events that were trimmed from the log.
+    #[error("events before {oldest} were trimmed from the log")]
+    EventsTrimmed { oldest: u64 },
+    /// A trim would remove events a subscriber has not handled yet.
+    #[error("a subscriber still needs those events")]
+    EventsStillNeeded { max_before: u64 },
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -91,6 +97,8 @@ impl From<StorageError> for Error {
             StorageError::WriterGone | StorageError::TimedOut(_) => {
                 Error::Unavailable("store".into())
             }
+            StorageError::Trimmed { oldest } => Error::EventsTrimmed { oldest },
+            StorageError::StillNeeded { max_before, .. } => Error::EventsStillNeeded { max_before },
             StorageError::Conflict(key)
                 if key.starts_with(crate::storage::keys::IDEMPOTENCY_APPLIED) =>
             {

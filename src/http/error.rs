@@ -128,6 +128,21 @@ impl From<Error> for ApiError {
                 ),
             )
             .with("order_id", json!(order)),
+            Error::EventsTrimmed { oldest } => ApiError::new(
+                S::GONE,
+                "events_trimmed",
+                format!(
+                    "the events after that position were trimmed from the log; the oldest left is {oldest}: resume from there (after={}) or resynchronise",
+                    oldest - 1
+                ),
+            )
+            .with("oldest_seq", json!(oldest)),
+            Error::EventsStillNeeded { max_before } => ApiError::new(
+                S::CONFLICT,
+                "events_still_needed",
+                format!("a subscriber has not handled those events yet; the most you may trim is before {max_before}"),
+            )
+            .with("max_before", json!(max_before)),
             Error::Overloaded(what) => {
                 tracing::warn!(%what, "overloaded; answering 503");
                 let mut e = ApiError::new(

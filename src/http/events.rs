@@ -1,6 +1,9 @@
 //! The event log seen from outside: `GET /events?after=&limit=` and `GET /events/stream`
 //! (Server-Sent Events), both admin-only.
 //!
+//! A position (`after`, `Last-Event-ID`) whose following events were trimmed by retention is
+//! answered 410 `events_trimmed` naming the oldest sequence left, never a silent gap.
+//!
 //! The stream reads the durable log itself, in pages, after the client's position, and
 //! waits on the log head when it has caught up. A slow client therefore only falls behind in
 //! the log: it holds at most one page in memory and never slows the actors or the writer.
@@ -11,7 +14,7 @@ use super::{ok, with_actors};
 use crate::actors::Actors;
 use crate::domain::event::EventRecord;
 use crate::domain::rfc3339;
-use crate::storage::Store;
+use crate::storage::{retention, StorageError, Store};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
@@ -86,16 +89,13 @@ async fn list(
     page: Page,
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
-    let after = number("after", page.after.as_deref())?.unwrap_or(0);
+    let after = number("after", page.after.as_deref())?;
     let limit = number("limit", page.limit.as_deref())?.unwrap_or(DEFAULT_LIMIT as u64);
     if !(1..=MAX_LIMIT as u64).contains(&limit) {
         return Err(ApiError::invalid(format!("limit must be from 1 to {MAX_LIMIT}")).into());
     }
-    let events = actors
-        .store
-        .events_after(after, limit as usize)
-        .map_err(crate::actors::Error::from)?;
-    let next_after = events.last().map_or(after, |e| e.seq);
+    let events = crate::maintenance::events_after(&actors, after, limit as usize)?;
+    let next_after = events.last().map_or(after.unwrap_or(0), |e| e.seq);
     let events: Vec<Value> = events.iter().map(event_json).collect();
     Ok(ok(&json!({ "events": events, "next_after": next_after })))
 }
@@ -118,6 +118,8 @@ async fn stream(
         Some(a) => a,
         None => *actors.store.head().borrow(),
     };
+    // A resume point the log no longer reaches is a 410, not a stream with a hole.
+    crate::maintenance::check_position(&actors, after)?;
     let events = follow(actors.store.clone(), after);
     Ok(sse::reply(
         sse::keep_alive()
@@ -154,7 +156,7 @@ fn follow(
                     .data(event_json(&record).to_string());
                 return Some((Ok(event), c));
             }
-            match c.store.events_after(c.after, STREAM_PAGE) {
+            match retention::read_after(&c.store, c.after, STREAM_PAGE) {
                 Ok(page) if !page.is_empty() => c.page = page.into(),
                 Ok(_) => {
                     // Caught up: wait for the head to move (ends when the store closes).
@@ -163,6 +165,16 @@ fn follow(
                         continue;
                     }
                     c.head.changed().await.ok()?;
+                }
+                Err(StorageError::Trimmed { oldest }) => {
+                    // Retention overtook a slow client: end the stream, so that it
+                    // reconnects with its Last-Event-ID and hears 410 with the oldest.
+                    tracing::warn!(
+                        after = c.after,
+                        oldest,
+                        "event stream fell behind the trimmed log"
+                    );
+                    return None;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "event stream cannot read the log");

@@ -1,6 +1,7 @@
 //! The warp gateway: filters per resource, handlers that only translate between HTTP and actor
 //! messages, and [`error`], the one place errors become responses.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod carts;
@@ -37,6 +38,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(events::routes(actors.clone()).boxed())
         .unify()
         .or(stats::routes(actors.clone()).boxed())
+        .unify()
+        .or(admin::routes(actors.clone()).boxed())
         .unify()
         .or(ops::routes(actors).boxed())
         .unify()
@@ -109,6 +112,7 @@ pub const ROUTES: &[&str] = &[
     "/readyz",
     "/metrics",
     "/openapi.json",
+    "/admin/events/trim",
 ];
 
 /// A fresh id: a random per-process prefix and a counter, so ids are unique without asking

@@ -7,6 +7,7 @@ pub mod faults;
 mod fsync;
 pub mod idempotency;
 pub mod keys;
+pub mod retention;
 pub mod writer;
 
 pub use writer::{Committed, Op, Unit};
@@ -45,6 +46,12 @@ pub enum StorageError {
     /// `close` gave up waiting for the data dir to be released.
     #[error("the data directory is still in use after closing: {0}")]
     StillInUse(String),
+    /// Events a reader asked for were trimmed from the log; `oldest` is the first one left.
+    #[error("events before {oldest} were trimmed from the log")]
+    Trimmed { oldest: u64 },
+    /// A trim would remove events a subscriber has not handled yet.
+    #[error("refusing to trim events before {before}: a subscriber still needs them (the most you may pass is {max_before})")]
+    StillNeeded { before: u64, max_before: u64 },
 }
 
 impl From<sled::Error> for StorageError {
@@ -334,23 +341,23 @@ impl Store {
             .collect()
     }
 
-    /// Removes every event with a sequence number below `before`; returns how many.
-    /// (An offline maintenance operation: see `trolley events trim`.)
-    pub fn trim_events(&self, before: u64) -> Result<u64, StorageError> {
+    /// Removes every event with a sequence number below `before`; returns how many. The
+    /// removals go through the writer in atomic, synced chunks, so this is safe while serving;
+    /// whether a subscriber still needs them is [`retention::trim`]'s question.
+    pub async fn trim_events(&self, before: u64) -> Result<u64, StorageError> {
+        /// Removals per unit: small enough that other writers' units get in between.
+        const CHUNK: usize = 4096;
         let mut removed = 0;
-        let mut batch = sled::Batch::default();
-        for key in self
-            .inner
-            .db
-            .range(keys::EVENTS.to_vec()..keys::event(before))
-            .keys()
-        {
-            batch.remove(key?);
-            removed += 1;
+        loop {
+            let keys = self.keys_between(keys::EVENTS, &keys::event(before), CHUNK)?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            let n = keys.len() as u64;
+            let unit = keys.into_iter().fold(Unit::default(), Unit::remove);
+            self.write(unit).await?;
+            removed += n;
         }
-        self.inner.db.apply_batch(batch)?;
-        self.inner.db.flush()?;
-        Ok(removed)
     }
 
     /// A fresh positive id, never handed out before, even across crashes.
@@ -596,7 +603,7 @@ mod tests {
                     .await
                     .unwrap();
             }
-            assert_eq!(store.trim_events(4).unwrap(), 3);
+            assert_eq!(store.trim_events(4).await.unwrap(), 3);
             assert!(store.events_after(0, 10).unwrap().is_empty());
             store.close().await.unwrap();
         }
