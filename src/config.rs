@@ -63,6 +63,11 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_EVENTS_RETAIN_COUNT", value_parser = clap::value_parser!(u64).range(1..))]
     pub events_retain_count: Option<u64>,
 
+    /// Directory in which `trolley backup --to DIR` (`POST /admin/backup`) may create
+    /// backups, each a new directory directly inside it (default: backups are off).
+    #[arg(long, env = "TROLLEY_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// sled page cache size in bytes.
     #[arg(long, env = "TROLLEY_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,

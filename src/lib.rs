@@ -13,6 +13,7 @@
 //! - [`memory`]: returning memory freed by passivation to the OS.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //! - [`maintenance`]: online maintenance the admin routes call (log trims, backups).
+//! - [`remote`]: CLI commands that ask a running server (`trolley backup`).
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
 
@@ -23,6 +24,7 @@ pub mod domain;
 pub mod http;
 pub mod maintenance;
 pub mod memory;
+pub mod remote;
 pub mod storage;
 pub mod telemetry;
 
@@ -80,6 +82,7 @@ impl App {
             hold_ttl: config.hold_ttl,
             idle_timeout: config.idle_timeout,
             retention: config.retention(),
+            backup_dir: config.backup_dir.clone(),
         };
         let actors = Actors::start(store.clone(), settings)
             .await

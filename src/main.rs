@@ -30,6 +30,19 @@ enum Command {
     /// Manage users (with the server stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Back up a running server's data into a new directory, while it serves.
+    Backup {
+        /// The new directory: absent or empty, directly inside the server's --backup-dir.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The running server.
+        #[arg(long, env = "TROLLEY_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, env = "TROLLEY_ADMIN_USERNAME")]
+        admin_username: String,
+        #[arg(long, env = "TROLLEY_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -139,6 +152,21 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             },
+            Some(Command::Backup {
+                to,
+                server,
+                admin_username,
+                admin_password,
+            }) => report(
+                trolley::remote::backup(&server, &admin_username, &admin_password, &to).await,
+                |b| {
+                    format!(
+                        "backed up to {} up to event {}: {b}",
+                        to.display(),
+                        b["head_seq"]
+                    )
+                },
+            ),
             Some(Command::User(UserCommand::SetAdmin { username, data_dir })) => report(
                 trolley::admin::set_admin(&data_dir, &username).await,
                 |()| format!("{username} is now an admin (from their next login)"),

@@ -79,6 +79,9 @@ pub enum Error {
     /// A trim would remove events a subscriber has not handled yet.
     #[error("a subscriber still needs those events")]
     EventsStillNeeded { max_before: u64 },
+    /// A backup cannot be made where asked (or backups are not set up).
+    #[error("{0}")]
+    BackupRefused(String),
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -98,6 +101,7 @@ impl From<StorageError> for Error {
                 Error::Unavailable("store".into())
             }
             StorageError::Trimmed { oldest } => Error::EventsTrimmed { oldest },
+            StorageError::BackupRefused(why) => Error::BackupRefused(why),
             StorageError::StillNeeded { max_before, .. } => Error::EventsStillNeeded { max_before },
             StorageError::Conflict(key)
                 if key.starts_with(crate::storage::keys::IDEMPOTENCY_APPLIED) =>

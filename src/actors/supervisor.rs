@@ -29,6 +29,8 @@ pub struct Settings {
     pub idle_timeout: Duration,
     /// How much of the event log to keep; the reaper trims the rest as it goes.
     pub retention: crate::storage::retention::Policy,
+    /// Where `POST /admin/backup` may write (`--backup-dir`); `None`: backups are off.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;

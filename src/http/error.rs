@@ -143,6 +143,7 @@ impl From<Error> for ApiError {
                 format!("a subscriber has not handled those events yet; the most you may trim is before {max_before}"),
             )
             .with("max_before", json!(max_before)),
+            Error::BackupRefused(why) => ApiError::new(S::CONFLICT, "backup_refused", why),
             Error::Overloaded(what) => {
                 tracing::warn!(%what, "overloaded; answering 503");
                 let mut e = ApiError::new(

@@ -113,6 +113,7 @@ pub const ROUTES: &[&str] = &[
     "/metrics",
     "/openapi.json",
     "/admin/events/trim",
+    "/admin/backup",
 ];
 
 /// A fresh id: a random per-process prefix and a counter, so ids are unique without asking

@@ -1,6 +1,7 @@
 //! Persistence: one sled tree with a key prefix per kind of record (see [`keys`]), records
 //! encoded by [`codec`], and every write going through the group-commit [`writer`].
 
+pub mod backup;
 pub mod codec;
 #[cfg(feature = "test-hooks")]
 pub mod faults;
@@ -52,6 +53,9 @@ pub enum StorageError {
     /// A trim would remove events a subscriber has not handled yet.
     #[error("refusing to trim events before {before}: a subscriber still needs them (the most you may pass is {max_before})")]
     StillNeeded { before: u64, max_before: u64 },
+    /// A backup's target is unusable (not empty, or not in an existing directory).
+    #[error("backup refused: {0}")]
+    BackupRefused(String),
 }
 
 impl From<sled::Error> for StorageError {
@@ -253,6 +257,26 @@ impl Store {
         tokio::time::timeout(self.write_timeout, settle(pending))
             .await
             .unwrap_or(Err(StorageError::TimedOut(self.write_timeout)))
+    }
+
+    /// Runs `job` on the writer thread between two batches (see [`writer::Between`]), bounded
+    /// by the write timeout like any write.
+    async fn between<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut writer::Between<'_>) -> T + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(move |b: &mut writer::Between<'_>| {
+            let _ = tx.send(job(b));
+        });
+        self.inner
+            .tx
+            .send(writer::Request::Between(job))
+            .map_err(|_| StorageError::WriterGone)?;
+        match tokio::time::timeout(self.write_timeout, rx).await {
+            Ok(answer) => answer.map_err(|_| StorageError::WriterGone),
+            Err(_) => Err(StorageError::TimedOut(self.write_timeout)),
+        }
     }
 
     /// Resolves once everything submitted before it has been applied, so a reader that

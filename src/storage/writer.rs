@@ -77,7 +77,19 @@ pub struct Committed {
 
 pub(super) enum Request {
     Write(Unit, oneshot::Sender<Result<Committed, StorageError>>),
+    /// Run on the writer thread between two batches (see [`Between`]).
+    Between(Box<dyn FnOnce(&mut Between<'_>) + Send>),
     Stop,
+}
+
+/// What a [`Request::Between`] job sees: the database with every earlier batch applied and
+/// durable and no later one begun, so a job that reads it sees one consistent state.
+pub(super) struct Between<'a> {
+    pub db: &'a sled::Db,
+    /// The log head of that state.
+    pub head: u64,
+    /// While `Some`, every key a batch writes or removes is added (see `storage::backup`).
+    pub changed: &'a mut Option<std::collections::HashSet<Vec<u8>>>,
 }
 
 pub(super) struct Writer {
@@ -94,6 +106,8 @@ pub(super) struct Writer {
     /// can be acknowledged from then on: the writer stops (until the server restarts and sled
     /// recovers from what is really on disk), and every later write gets this error.
     failure: Arc<OnceLock<StorageError>>,
+    /// Keys written since a job asked for them to be tracked (a backup in progress).
+    changed: Option<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl Writer {
@@ -115,6 +129,7 @@ impl Writer {
             clock,
             head,
             failure,
+            changed: None,
         })
     }
 
@@ -126,7 +141,10 @@ impl Writer {
             let Ok(first) = self.rx.recv() else { break };
             let mut requests = vec![first];
             let gather_until = std::time::Instant::now() + GATHER_FOR;
-            while requests.len() < MAX_UNITS_PER_BATCH {
+            // A job between batches ends the batch: what came before it is committed first.
+            while requests.len() < MAX_UNITS_PER_BATCH
+                && !matches!(requests.last(), Some(Request::Between(_)))
+            {
                 match self.rx.try_recv() {
                     Ok(r) => requests.push(r),
                     Err(mpsc::TryRecvError::Empty) if busy && requests.len() < GATHER_ENOUGH => {
@@ -144,13 +162,24 @@ impl Writer {
             }
             busy = requests.len() > 1;
             let mut units = Vec::with_capacity(requests.len());
+            let mut job = None;
             for r in requests {
                 match r {
                     Request::Write(unit, reply) => units.push((unit, reply)),
+                    Request::Between(f) => job = Some(f),
                     Request::Stop => stopping = true,
                 }
             }
             self.commit(units);
+            // After a failed commit the state is not durable: the job is dropped unrun, and
+            // its caller hears that the writer is gone.
+            if let (Some(job), None) = (job, self.failure.get()) {
+                job(&mut Between {
+                    db: &self.db,
+                    head: self.next_seq - 1,
+                    changed: &mut self.changed,
+                });
+            }
         }
         if let Some(failure) = self.failure.get() {
             tracing::error!(error = %failure, "the store stopped taking writes after a failed flush or fsync");
@@ -182,6 +211,8 @@ impl Writer {
         // (Index keys are only ever written through claims, so plain puts need no entry.)
         let mut pending: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
         let mut accepted = Vec::with_capacity(units.len());
+        // The keys this batch writes, collected only while a backup tracks them.
+        let mut touched = self.changed.is_some().then(Vec::new);
         let first_seq = self.next_seq;
         let at = (self.clock)();
 
@@ -191,11 +222,15 @@ impl Writer {
                 continue;
             }
             for (key, owner) in unit.claims {
+                track(&mut touched, &key);
                 pending.insert(key.clone(), Some(owner.clone()));
                 batch.insert(key, owner);
                 writes += 1;
             }
             for op in unit.ops {
+                match &op {
+                    Op::Put(k, _) | Op::Remove(k) => track(&mut touched, k),
+                }
                 match op {
                     Op::Put(k, v) => batch.insert(k, v),
                     Op::Remove(k) => {
@@ -210,6 +245,7 @@ impl Writer {
                 let seq = self.next_seq;
                 self.next_seq += 1;
                 let record = EventRecord { seq, at, event };
+                track(&mut touched, &keys::event(seq));
                 batch.insert(keys::event(seq), codec::encode(&record));
                 writes += 1;
                 last_seq = Some(seq);
@@ -220,6 +256,10 @@ impl Writer {
         if self.next_seq != first_seq {
             // Kept beside the log so trimming the log never lets a sequence number repeat.
             batch.insert(keys::LOG_HEAD, codec::encode(&(self.next_seq - 1)));
+        }
+        if let Some(changed) = self.changed.as_mut() {
+            changed.extend(touched.into_iter().flatten());
+            changed.insert(keys::LOG_HEAD.to_vec());
         }
         // A batch of barriers only has nothing to make durable.
         let outcome = if writes == 0 {
@@ -292,4 +332,11 @@ pub(super) fn last_seq(db: &sled::Db) -> Result<u64, StorageError> {
         None => 0,
     };
     Ok(in_log.max(recorded))
+}
+
+/// Notes `key` as written by this batch, if keys are being tracked.
+fn track(touched: &mut Option<Vec<Vec<u8>>>, key: &[u8]) {
+    if let Some(t) = touched {
+        t.push(key.to_vec());
+    }
 }
