@@ -45,6 +45,8 @@ fn bench(c: &mut Criterion) {
             token_ttl: Duration::from_secs(3600),
             hold_ttl: Duration::from_secs(3600),
             idle_timeout: Duration::from_secs(3600),
+            retention: Default::default(),
+            backup_dir: None,
         };
         let actors = Actors::start(store.clone(), settings).await.unwrap();
         let product = inventory::create(

@@ -64,7 +64,14 @@ done
 
 echo
 echo "group commit (whole run, from /metrics):"
-curl -s "$BASE/metrics" | grep -E '^trolley_store_(batch_units|flush_seconds)(_count)?\{quantile="0\.(5|99)"\}|^trolley_store_(batch_units|flush_seconds)_count ' | sed 's/^/  /'
+# Histograms: the mean from _sum/_count, and the bucket counts (cumulative, `le` = upper bound).
+curl -s "$BASE/metrics" | awk '
+  /^trolley_store_(batch_units|flush_seconds)_(sum|count) / { v[$1] = $2 }
+  /^trolley_store_(batch_units|flush_seconds)_bucket/ { print "  " $0 }
+  END {
+    for (m in v) if (m ~ /_count$/) { b = m; sub(/_count$/, "", b);
+      if (v[m] > 0) printf "  %s mean %g over %d\n", b, v[b "_sum"] / v[m], v[m] }
+  }'
 if [ "$invalid" = 1 ]; then
   echo "INVALID RUN: unexpected non-2xx responses or socket errors (see above)" >&2
   exit 1

@@ -1,18 +1,17 @@
 //! Offline commands, run on a data dir while the server is stopped (sled allows one process
 //! per data dir; a running server makes these fail with a clear message): trimming the event
-//! log, creating users and granting admin rights.
+//! log, creating users and granting admin rights. (A running server trims its log itself: see
+//! [`crate::storage::retention`].)
 
-use crate::actors::{bus, user};
+use crate::actors::user;
 use crate::domain::{Password, User, Username};
-use crate::storage::{keys, StorageError, Store};
+use crate::storage::{keys, retention, StorageError, Store};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error("cannot open {dir}: {source} (is the server running on it?)")]
     Open { dir: String, source: StorageError },
-    #[error("refusing to trim events before {before}: subscriber offsets go down to {lowest}, so events after {lowest} are still needed (the most you may pass is --before {max})")]
-    StillNeeded { before: u64, lowest: u64, max: u64 },
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -29,22 +28,13 @@ fn open(dir: &Path) -> Result<Store, AdminError> {
 }
 
 /// Deletes events with sequence numbers below `before`, refusing to remove any event a
-/// subscriber has not handled yet. Returns how many were removed.
+/// subscriber has not handled yet (the same rule as the online `POST /admin/events/trim`).
+/// Returns how many were removed.
 pub async fn trim_events(dir: &Path, before: u64) -> Result<u64, AdminError> {
     let store = open(dir)?;
-    let result = (|| {
-        let lowest = bus::lowest_offset(&store)?.unwrap_or(0);
-        if before > lowest + 1 {
-            return Err(AdminError::StillNeeded {
-                before,
-                lowest,
-                max: lowest + 1,
-            });
-        }
-        Ok(store.trim_events(before)?)
-    })();
+    let result = retention::trim(&store, before).await;
     store.close().await?;
-    result
+    Ok(result?.removed)
 }
 
 /// Creates a user on a stopped data dir (optionally an admin). Returns its id.

@@ -53,6 +53,21 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_LOG_FORMAT", value_enum, default_value = "text")]
     pub log_format: crate::telemetry::LogFormat,
 
+    /// Trim events older than this from the log while serving, e.g. `30d` (default: keep
+    /// all). Events a subscriber has not handled yet are kept whatever their age.
+    #[arg(long, env = "TROLLEY_EVENTS_RETAIN", value_parser = humantime::parse_duration)]
+    pub events_retain: Option<Duration>,
+
+    /// Keep at most this many of the newest events (default: no limit); as with
+    /// `--events-retain`, never trimming what a subscriber still needs.
+    #[arg(long, env = "TROLLEY_EVENTS_RETAIN_COUNT", value_parser = clap::value_parser!(u64).range(1..))]
+    pub events_retain_count: Option<u64>,
+
+    /// Directory in which `trolley backup --to DIR` (`POST /admin/backup`) may create
+    /// backups, each a new directory directly inside it (default: backups are off).
+    #[arg(long, env = "TROLLEY_BACKUP_DIR")]
+    pub backup_dir: Option<PathBuf>,
+
     /// sled page cache size in bytes.
     #[arg(long, env = "TROLLEY_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,
@@ -67,6 +82,14 @@ impl Config {
         c.admin_username = None;
         c.admin_password = None;
         c
+    }
+
+    /// The event-log retention these settings ask for.
+    pub fn retention(&self) -> crate::storage::retention::Policy {
+        crate::storage::retention::Policy {
+            max_age: self.events_retain,
+            max_events: self.events_retain_count,
+        }
     }
 
     /// The admin to bootstrap, if both name and password are set.

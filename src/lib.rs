@@ -16,6 +16,8 @@
 //! - [`memory`]: returning memory freed by passivation to the OS.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //! - `testing` (only with the `test-hooks` feature): failure injection for this crate's tests.
+//! - [`maintenance`]: online maintenance the admin routes call (log trims, backups).
+//! - [`remote`]: CLI commands that ask a running server (`trolley backup`).
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
 
@@ -25,7 +27,9 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod idempotency;
+pub mod maintenance;
 pub mod memory;
+pub mod remote;
 pub mod storage;
 pub mod telemetry;
 #[cfg(feature = "test-hooks")]
@@ -113,6 +117,8 @@ impl App {
             token_ttl: config.token_ttl,
             hold_ttl: config.hold_ttl,
             idle_timeout: config.idle_timeout,
+            retention: config.retention(),
+            backup_dir: config.backup_dir.clone(),
         };
         let actors = Actors::start(store.clone(), settings)
             .await

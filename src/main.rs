@@ -30,6 +30,19 @@ enum Command {
     /// Manage users (with the server stopped).
     #[command(subcommand)]
     User(UserCommand),
+    /// Back up a running server's data into a new directory, while it serves.
+    Backup {
+        /// The new directory: absent or empty, directly inside the server's --backup-dir.
+        #[arg(long, value_name = "DIR")]
+        to: PathBuf,
+        /// The running server.
+        #[arg(long, env = "TROLLEY_URL", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[arg(long, env = "TROLLEY_ADMIN_USERNAME")]
+        admin_username: String,
+        #[arg(long, env = "TROLLEY_ADMIN_PASSWORD", hide_env_values = true)]
+        admin_password: String,
+    },
 }
 
 #[derive(clap::Subcommand)]
@@ -110,41 +123,68 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async {
-        match cli.command {
-            None => serve(cli.serve).await,
-            Some(Command::Serve(config)) => serve(config).await,
-            Some(Command::Events(EventsCommand::Trim { before, data_dir })) => {
-                report(trolley::admin::trim_events(&data_dir, before).await, |n| {
-                    format!("removed {n} events before {before}")
-                })
-            }
-            Some(Command::User(UserCommand::Create {
-                username,
-                admin,
-                password_file,
-                data_dir,
-            })) => match read_password(password_file.as_deref()) {
-                Ok(password) => report(
-                    trolley::admin::create_user(&data_dir, &username, password, admin).await,
-                    |id| {
-                        format!(
-                            "created user {username} (id {id}{})",
-                            if admin { ", admin" } else { "" }
-                        )
-                    },
-                ),
-                Err(e) => {
-                    eprintln!("trolley: cannot read the password: {e}");
-                    ExitCode::FAILURE
-                }
-            },
-            Some(Command::User(UserCommand::SetAdmin { username, data_dir })) => report(
-                trolley::admin::set_admin(&data_dir, &username).await,
-                |()| format!("{username} is now an admin (from their next login)"),
-            ),
+    runtime.block_on(run(cli))
+}
+
+/// Runs the chosen command (serving by default).
+async fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        None => serve(cli.serve).await,
+        Some(Command::Serve(config)) => serve(config).await,
+        Some(Command::Events(EventsCommand::Trim { before, data_dir })) => {
+            report(trolley::admin::trim_events(&data_dir, before).await, |n| {
+                format!("removed {n} events before {before}")
+            })
         }
-    })
+        Some(Command::User(UserCommand::Create {
+            username,
+            admin,
+            password_file,
+            data_dir,
+        })) => create_user(username, admin, password_file, data_dir).await,
+        Some(Command::Backup {
+            to,
+            server,
+            admin_username,
+            admin_password,
+        }) => report(
+            trolley::remote::backup(&server, &admin_username, &admin_password, &to).await,
+            |b| {
+                format!(
+                    "backed up to {} up to event {}: {b}",
+                    to.display(),
+                    b["head_seq"]
+                )
+            },
+        ),
+        Some(Command::User(UserCommand::SetAdmin { username, data_dir })) => report(
+            trolley::admin::set_admin(&data_dir, &username).await,
+            |()| format!("{username} is now an admin (from their next login)"),
+        ),
+    }
+}
+
+async fn create_user(
+    username: String,
+    admin: bool,
+    password_file: Option<PathBuf>,
+    data_dir: PathBuf,
+) -> ExitCode {
+    match read_password(password_file.as_deref()) {
+        Ok(password) => report(
+            trolley::admin::create_user(&data_dir, &username, password, admin).await,
+            |id| {
+                format!(
+                    "created user {username} (id {id}{})",
+                    if admin { ", admin" } else { "" }
+                )
+            },
+        ),
+        Err(e) => {
+            eprintln!("trolley: cannot read the password: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn serve(config: Config) -> ExitCode {

@@ -17,6 +17,8 @@ async fn start() -> (tempfile::TempDir, Actors) {
         token_ttl: Duration::from_secs(3600),
         hold_ttl: Duration::from_secs(3600),
         idle_timeout: Duration::from_secs(3600),
+        retention: Default::default(),
+        backup_dir: None,
     };
     (dir, Actors::start(store, settings).await.unwrap())
 }

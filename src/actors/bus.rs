@@ -37,8 +37,7 @@ pub fn offset_of(store: &Store, name: &str) -> Result<u64, StorageError> {
 
 /// The lowest offset of all subscribers: events at or below it may be trimmed.
 pub fn lowest_offset(store: &Store) -> Result<Option<u64>, StorageError> {
-    let subs = store.scan_prefix::<u64>(keys::SUBSCRIBERS)?;
-    Ok(subs.into_iter().map(|(_, offset)| offset).min())
+    crate::storage::retention::lowest_subscriber_offset(store)
 }
 
 pub struct Subscriber<P: Projection> {

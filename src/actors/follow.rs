@@ -6,7 +6,7 @@
 //! memory and never slows the actors or the writer.
 
 use crate::domain::event::EventRecord;
-use crate::storage::Store;
+use crate::storage::{retention, StorageError, Store};
 use futures_util::Stream;
 use std::collections::VecDeque;
 
@@ -23,7 +23,8 @@ struct Cursor {
 }
 
 /// The log after `after`, then every event as it becomes durable. The stream ends when the
-/// store closes, or (logged) when the log cannot be read.
+/// store closes, when retention trims the log past it (a reader resuming then hears that it
+/// missed events), or (logged) when the log cannot be read.
 pub fn follow(store: Store, after: u64) -> impl Stream<Item = EventRecord> + Send + 'static {
     let cursor = Cursor {
         head: store.head(),
@@ -37,7 +38,7 @@ pub fn follow(store: Store, after: u64) -> impl Stream<Item = EventRecord> + Sen
                 c.after = record.seq;
                 return Some((record, c));
             }
-            match c.store.events_after(c.after, PAGE) {
+            match retention::read_after(&c.store, c.after, PAGE) {
                 Ok(page) if !page.is_empty() => c.page = page.into(),
                 Ok(_) => {
                     // Caught up: wait for the head to move (ends when the store closes).
@@ -46,6 +47,14 @@ pub fn follow(store: Store, after: u64) -> impl Stream<Item = EventRecord> + Sen
                         continue;
                     }
                     c.head.changed().await.ok()?;
+                }
+                Err(StorageError::Trimmed { oldest }) => {
+                    tracing::warn!(
+                        after = c.after,
+                        oldest,
+                        "a log follower fell behind the trimmed log"
+                    );
+                    return None;
                 }
                 Err(e) => {
                     tracing::error!(error = %e, "a log follower cannot read the log");

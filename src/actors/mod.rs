@@ -90,6 +90,15 @@ pub enum Error {
     #[error("storage I/O failed: {0}")]
     StorageFailed(String),
     /// Any other storage failure (a corrupt or unreadable record, …).
+    /// A reader asked for events that were trimmed from the log.
+    #[error("events before {oldest} were trimmed from the log")]
+    EventsTrimmed { oldest: u64 },
+    /// A trim would remove events a subscriber has not handled yet.
+    #[error("a subscriber still needs those events")]
+    EventsStillNeeded { max_before: u64 },
+    /// A backup cannot be made where asked (or backups are not set up).
+    #[error("{0}")]
+    BackupRefused(String),
     #[error(transparent)]
     Storage(StorageError),
 }
@@ -114,6 +123,9 @@ impl From<StorageError> for Error {
             StorageError::WriterGone | StorageError::TimedOut(_) => {
                 Error::Unavailable("store".into())
             }
+            StorageError::Trimmed { oldest } => Error::EventsTrimmed { oldest },
+            StorageError::BackupRefused(why) => Error::BackupRefused(why),
+            StorageError::StillNeeded { max_before, .. } => Error::EventsStillNeeded { max_before },
             StorageError::Conflict(key)
                 if key.starts_with(crate::storage::keys::IDEMPOTENCY_APPLIED) =>
             {

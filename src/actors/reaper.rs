@@ -1,4 +1,5 @@
-//! The reaper: on a timer, purges idempotency records past their retention, and finds holds whose deadline has passed (a range scan of the
+//! The reaper: on a timer, trims the event log as `--events-retain` allows, purges
+//! idempotency records past their retention, and finds holds whose deadline has passed (a range scan of the
 //! expiry index) and tells each product's inventory actor to release them. The inventory actor
 //! does the release itself, so a product's holds keep a single writer; the reaper only makes
 //! sure the actor runs, even for products nobody has touched since a restart. It also deletes
@@ -11,7 +12,7 @@
 
 use super::{CartActor, Handle, InventoryActor, InventoryMsg};
 use crate::domain::Session;
-use crate::storage::{keys, Store, Unit};
+use crate::storage::{keys, retention, Store, Unit};
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -30,6 +31,8 @@ pub struct HoldReaper {
     pub carts: Handle<CartActor>,
     /// Time between sweeps.
     pub every: Duration,
+    /// How much of the event log to keep.
+    pub retention: retention::Policy,
 }
 
 pub enum ReaperMsg {
@@ -118,6 +121,22 @@ impl HoldReaper {
             }
         }
         state.sessions_from = self.purge_sessions(state.sessions_from.take()).await?;
+        self.trim_log().await
+    }
+
+    /// Trims the event log as the retention policy allows (never past a subscriber).
+    async fn trim_log(&self) -> Result<(), ActorProcessingErr> {
+        if self.retention.keeps_everything() {
+            return Ok(());
+        }
+        let done = retention::apply(&self.store, &self.retention, self.store.now()).await?;
+        if done.removed > 0 {
+            tracing::info!(
+                removed = done.removed,
+                oldest = done.oldest_seq,
+                "trimmed the event log"
+            );
+        }
         Ok(())
     }
 }

@@ -16,7 +16,7 @@ use crate::domain::{
     UserId, Username,
 };
 use crate::idempotency::{Mark, Records};
-use crate::storage::keys;
+use crate::storage::{keys, retention};
 use futures_util::Stream;
 
 /// The name the sales projection's subscriber goes by (its offset, its metrics label).
@@ -121,18 +121,31 @@ impl Actors {
     }
 
     /// Up to `limit` durable events after sequence `after`.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<EventRecord>, Error> {
-        Ok(self.store.events_after(after, limit)?)
+    ///
+    /// With no position, from the oldest event still in the log; with one, `EventsTrimmed` if
+    /// events after it were trimmed, so a reader resuming there learns that it missed some
+    /// instead of skipping them unknowingly.
+    pub fn events_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<EventRecord>, Error> {
+        Ok(match after {
+            Some(after) => retention::read_after(&self.store, after, limit)?,
+            None => self.store.events_after(0, limit)?,
+        })
     }
 
     /// The durable events after `after` (`None`: from the live end), then each new one as it
-    /// becomes durable.
+    /// becomes durable. `EventsTrimmed` up front if events after `after` were trimmed (a
+    /// stream's status goes out before its first event).
     pub fn follow_events(
         &self,
         after: Option<u64>,
-    ) -> impl Stream<Item = EventRecord> + Send + 'static {
+    ) -> Result<impl Stream<Item = EventRecord> + Send + 'static, Error> {
         let after = after.unwrap_or_else(|| self.log_head());
-        super::follow::follow(self.store.clone(), after)
+        retention::read_after(&self.store, after, 1)?;
+        Ok(super::follow::follow(self.store.clone(), after))
     }
 
     /// The sequence number of the last durable event.

@@ -26,6 +26,10 @@ pub struct Settings {
     pub hold_ttl: Duration,
     /// Entity actors unused this long are stopped (and restarted from storage when needed).
     pub idle_timeout: Duration,
+    /// How much of the event log to keep; the reaper trims the rest as it goes.
+    pub retention: crate::storage::retention::Policy,
+    /// Where `POST /admin/backup` may write (`--backup-dir`); `None`: backups are off.
+    pub backup_dir: Option<std::path::PathBuf>,
 }
 
 type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
@@ -164,6 +168,7 @@ impl Actors {
             inventory: inventory.clone(),
             carts: carts.clone(),
             every: HoldReaper::interval_for(settings.hold_ttl),
+            retention: settings.retention,
         };
         supervise_singleton(&root, reaper).await?;
         let subscriber = Subscriber {

@@ -163,7 +163,18 @@ impl From<Error> for ApiError {
             | Error::CartClosed(_)
             | Error::CartEmpty
             | Error::KeyInUse
-            | Error::CheckoutInProgress(_) => conflict(e),
+            | Error::CheckoutInProgress(_)
+            | Error::EventsStillNeeded { .. }
+            | Error::BackupRefused(_) => conflict(e),
+            Error::EventsTrimmed { oldest } => ApiError::new(
+                S::GONE,
+                "events_trimmed",
+                format!(
+                    "the events after that position were trimmed from the log; the oldest left is {oldest}: resume from there (after={}) or resynchronise",
+                    oldest.saturating_sub(1)
+                ),
+            )
+            .with("oldest_seq", json!(oldest)),
             Error::Overloaded(_)
             | Error::Unavailable(_)
             | Error::DiskFull(_)
@@ -203,6 +214,12 @@ fn conflict(e: Error) -> ApiError {
             format!("a checkout into order {order} is in progress; retry the checkout to finish it"),
         )
         .with("order_id", json!(order)),
+        Error::EventsStillNeeded { max_before } => conflict(
+            "events_still_needed",
+            format!("a subscriber has not handled those events yet; the most you may trim is before {max_before}"),
+        )
+        .with("max_before", json!(max_before)),
+        Error::BackupRefused(why) => conflict("backup_refused", why),
         other => server_side(other),
     }
 }

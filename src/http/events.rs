@@ -1,6 +1,9 @@
 //! The event log seen from outside: `GET /events?after=&limit=` and `GET /events/stream`
 //! (Server-Sent Events), both admin-only. The stream is the log follower of
 //! [`crate::actors::follow`] framed as SSE: a slow client only falls behind in the log.
+//!
+//! A position (`after`, `Last-Event-ID`) whose following events were trimmed by retention is
+//! answered 410 `events_trimmed` naming the oldest sequence left, never a silent gap.
 
 use super::auth::{caller, Caller};
 use super::query::{self, Page, Paging};
@@ -64,7 +67,7 @@ async fn list(
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
     let events = actors.events_after(page.after, page.limit)?;
-    let next_after = events.last().map_or(page.after, |e| e.seq);
+    let next_after = events.last().map_or(page.after.unwrap_or(0), |e| e.seq);
     let events: Vec<Value> = events.iter().map(event_json).collect();
     Ok(ok(&json!({ "events": events, "next_after": next_after })))
 }
@@ -83,7 +86,7 @@ async fn stream(
         Some(id) => query::number("Last-Event-ID", Some(id.trim()))?,
         None => query::number("after", query.get("after").map(String::as_str))?,
     };
-    let events = actors.follow_events(after).map(|record| {
+    let events = actors.follow_events(after)?.map(|record| {
         let event = sse::Event::default()
             .id(record.seq.to_string())
             .event(record.event.kind())

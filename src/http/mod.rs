@@ -6,6 +6,7 @@
 //! sales projection, the event log, health), plus [`crate::idempotency`] for recorded answers.
 //! Nothing here reads or writes the database itself.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod carts;
@@ -43,6 +44,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(events::routes(actors.clone()).boxed())
         .unify()
         .or(stats::routes(actors.clone()).boxed())
+        .unify()
+        .or(admin::routes(actors.clone()).boxed())
         .unify()
         .or(ops::routes(actors).boxed())
         .unify()
@@ -115,6 +118,8 @@ pub const ROUTES: &[&str] = &[
     "/readyz",
     "/metrics",
     "/openapi.json",
+    "/admin/events/trim",
+    "/admin/backup",
 ];
 
 /// A fresh id: a random per-process prefix and a counter, so ids are unique without asking

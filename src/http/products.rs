@@ -67,7 +67,9 @@ pub fn routes(
 }
 
 async fn list(page: Page, actors: Actors) -> Result<warp::reply::Response, Rejection> {
-    let (items, next) = actors.list_products(page.after, page.limit).await?;
+    let (items, next) = actors
+        .list_products(page.after.unwrap_or(0), page.limit)
+        .await?;
     Ok(ok(&json!({ "items": items, "next": next })))
 }
 

@@ -19,8 +19,8 @@ pub struct Paging {
 /// A parsed page request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Page {
-    /// Continue after this id or sequence number (0: from the start).
-    pub after: u64,
+    /// Continue after this id or sequence number (`None`: from the start).
+    pub after: Option<u64>,
     /// At most this many items, within the resource's bounds.
     pub limit: usize,
 }
@@ -62,7 +62,7 @@ pub fn parse(pairs: &[(String, String)], paging: Paging) -> Result<Page, ApiErro
         )));
     }
     Ok(Page {
-        after: after.unwrap_or(0),
+        after,
         limit: usize::try_from(limit).unwrap_or(usize::MAX),
     })
 }
@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(
             parse(&[], PAGING).unwrap(),
             Page {
-                after: 0,
+                after: None,
                 limit: 50
             }
         );
@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(
             parse(&q, PAGING).unwrap(),
             Page {
-                after: 7,
+                after: Some(7),
                 limit: 500
             }
         );

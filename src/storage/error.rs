@@ -25,6 +25,15 @@ pub enum StorageError {
     /// `close` gave up waiting for the data dir to be released.
     #[error("the data directory is still in use after closing: {0}")]
     StillInUse(String),
+    /// Events a reader asked for were trimmed from the log; `oldest` is the first one left.
+    #[error("events before {oldest} were trimmed from the log")]
+    Trimmed { oldest: u64 },
+    /// A trim would remove events a subscriber has not handled yet.
+    #[error("refusing to trim events before {before}: a subscriber still needs them (the most you may pass is {max_before})")]
+    StillNeeded { before: u64, max_before: u64 },
+    /// A backup's target is unusable (not empty, or not in an existing directory).
+    #[error("backup refused: {0}")]
+    BackupRefused(String),
 }
 
 impl From<sled::Error> for StorageError {

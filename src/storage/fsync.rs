@@ -97,3 +97,22 @@ impl Durability {
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
+
+/// The entry names of a directory (a new backup's parent), made durable.
+pub(super) fn sync_tree_dir(dir: &Path) -> io::Result<()> {
+    sync_dir(dir)
+}
+
+/// Every file and directory under `dir`, and `dir` itself, synced (a finished backup copy,
+/// before it is renamed into place).
+pub(super) fn sync_tree(dir: &Path) -> io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if entry.file_type()?.is_dir() {
+            sync_tree(&entry.path())?;
+        } else {
+            File::open(entry.path())?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
+}

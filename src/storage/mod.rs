@@ -1,12 +1,14 @@
 //! Persistence: one sled tree with a key prefix per kind of record (see [`keys`]), records
 //! encoded by [`codec`], and every write going through the group-commit [`writer`].
 
+pub mod backup;
 pub mod codec;
 mod error;
 mod fsync;
 pub mod idempotency;
 pub mod keys;
 mod read;
+pub mod retention;
 pub mod writer;
 
 pub use error::StorageError;
@@ -167,6 +169,26 @@ impl Store {
             .unwrap_or(Err(StorageError::TimedOut(self.write_timeout)))
     }
 
+    /// Runs `job` on the writer thread between two batches (see [`writer::Between`]), bounded
+    /// by the write timeout like any write.
+    async fn between<T: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut writer::Between<'_>) -> T + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let (tx, rx) = oneshot::channel();
+        let job = Box::new(move |b: &mut writer::Between<'_>| {
+            let _ = tx.send(job(b));
+        });
+        self.inner
+            .tx
+            .send(writer::Request::Between(job))
+            .map_err(|_| StorageError::WriterGone)?;
+        match tokio::time::timeout(self.write_timeout, rx).await {
+            Ok(answer) => answer.map_err(|_| StorageError::WriterGone),
+            Err(_) => Err(StorageError::TimedOut(self.write_timeout)),
+        }
+    }
+
     /// Resolves once everything submitted before it has been applied, so a reader that
     /// follows sees it (used when an actor reloads its state).
     pub async fn barrier(&self) -> Result<(), StorageError> {
@@ -178,23 +200,23 @@ impl Store {
         self.inner.head.clone()
     }
 
-    /// Removes every event with a sequence number below `before`; returns how many.
-    /// (An offline maintenance operation: see `trolley events trim`.)
-    pub fn trim_events(&self, before: u64) -> Result<u64, StorageError> {
+    /// Removes every event with a sequence number below `before`; returns how many. The
+    /// removals go through the writer in atomic, synced chunks, so this is safe while serving;
+    /// whether a subscriber still needs them is [`retention::trim`]'s question.
+    pub async fn trim_events(&self, before: u64) -> Result<u64, StorageError> {
+        /// Removals per unit: small enough that other writers' units get in between.
+        const CHUNK: usize = 4096;
         let mut removed = 0;
-        let mut batch = sled::Batch::default();
-        for key in self
-            .inner
-            .db
-            .range(keys::EVENTS.to_vec()..keys::event(before))
-            .keys()
-        {
-            batch.remove(key?);
-            removed += 1;
+        loop {
+            let keys = self.keys_between(keys::EVENTS, &keys::event(before), CHUNK)?;
+            if keys.is_empty() {
+                return Ok(removed);
+            }
+            let n = keys.len() as u64;
+            let unit = keys.into_iter().fold(Unit::default(), Unit::remove);
+            self.write(unit).await?;
+            removed += n;
         }
-        self.inner.db.apply_batch(batch)?;
-        self.inner.db.flush()?;
-        Ok(removed)
     }
 
     /// A fresh positive id, never handed out before, even across crashes.

@@ -158,7 +158,7 @@ async fn sequences_never_repeat_even_after_the_whole_log_is_trimmed() {
                 .await
                 .unwrap();
         }
-        assert_eq!(store.trim_events(4).unwrap(), 3);
+        assert_eq!(store.trim_events(4).await.unwrap(), 3);
         assert!(store.events_after(0, 10).unwrap().is_empty());
         store.close().await.unwrap();
     }

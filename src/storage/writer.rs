@@ -77,19 +77,36 @@ pub struct Committed {
 
 pub(crate) enum Request {
     Write(Unit, Reply),
+    /// Run on the writer thread between two batches (see [`Between`]).
+    Between(Box<dyn FnOnce(&mut Between<'_>) + Send>),
     Stop,
+}
+
+/// What a [`Request::Between`] job sees: the database with every earlier batch applied and
+/// durable and no later one begun, so a job that reads it sees one consistent state.
+pub(crate) struct Between<'a> {
+    pub db: &'a sled::Db,
+    /// The log head of that state.
+    pub head: u64,
+    /// While `Some`, every key a batch writes or removes is added (see `storage::backup`).
+    pub changed: &'a mut Option<std::collections::HashSet<Vec<u8>>>,
 }
 
 /// Where a unit's outcome goes.
 pub(crate) type Reply = oneshot::Sender<Result<Committed, StorageError>>;
 
-/// A group commit ready to apply.
+/// A group commit being put together, then ready to apply.
 struct Staged {
     batch: sled::Batch,
     /// Records written (0 for a batch of barriers only).
     writes: usize,
     /// The units in the batch: whom to answer, and what.
     accepted: Vec<(Reply, Committed)>,
+    /// Index keys claimed or removed earlier in this batch, which `db.get` cannot see yet.
+    /// (Index keys are only ever written through claims, so plain puts need no entry.)
+    pending: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The keys this batch writes, collected only while a backup tracks them.
+    touched: Option<Vec<Vec<u8>>>,
 }
 
 pub(super) struct Writer {
@@ -106,6 +123,8 @@ pub(super) struct Writer {
     /// can be acknowledged from then on: the writer stops (until the server restarts and sled
     /// recovers from what is really on disk), and every later write gets this error.
     failure: Arc<OnceLock<StorageError>>,
+    /// Keys written since a job asked for them to be tracked (a backup in progress).
+    changed: Option<std::collections::HashSet<Vec<u8>>>,
 }
 
 impl Writer {
@@ -127,6 +146,7 @@ impl Writer {
             clock,
             head,
             failure,
+            changed: None,
         })
     }
 
@@ -136,33 +156,27 @@ impl Writer {
         let mut busy = false;
         while !stopping && self.failure.get().is_none() {
             let Ok(first) = self.rx.recv() else { break };
-            let mut requests = vec![first];
-            let gather_until = std::time::Instant::now() + GATHER_FOR;
-            while requests.len() < MAX_UNITS_PER_BATCH {
-                match self.rx.try_recv() {
-                    Ok(r) => requests.push(r),
-                    Err(mpsc::TryRecvError::Empty) if busy && requests.len() < GATHER_ENOUGH => {
-                        let now = std::time::Instant::now();
-                        if now >= gather_until {
-                            break;
-                        }
-                        match self.rx.recv_timeout(gather_until - now) {
-                            Ok(r) => requests.push(r),
-                            Err(_) => break,
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
+            let requests = self.gather(first, busy);
             busy = requests.len() > 1;
             let mut units = Vec::with_capacity(requests.len());
+            let mut job = None;
             for r in requests {
                 match r {
                     Request::Write(unit, reply) => units.push((unit, reply)),
+                    Request::Between(f) => job = Some(f),
                     Request::Stop => stopping = true,
                 }
             }
             self.commit(units);
+            // After a failed commit the state is not durable: the job is dropped unrun, and
+            // its caller hears that the writer is gone.
+            if let (Some(job), None) = (job, self.failure.get()) {
+                job(&mut Between {
+                    db: &self.db,
+                    head: self.next_seq - 1,
+                    changed: &mut self.changed,
+                });
+            }
         }
         if let Some(failure) = self.failure.get() {
             tracing::error!(error = %failure, "the store stopped taking writes after a failed flush or fsync");
@@ -179,6 +193,33 @@ impl Writer {
         }
     }
 
+    /// `first` and the requests that arrive with it, up to a batch: what is queued already
+    /// and, while busy, what comes within a short gathering window.
+    fn gather(&self, first: Request, busy: bool) -> Vec<Request> {
+        let mut requests = vec![first];
+        let gather_until = std::time::Instant::now() + GATHER_FOR;
+        // A job between batches ends the batch: what came before it is committed first.
+        while requests.len() < MAX_UNITS_PER_BATCH
+            && !matches!(requests.last(), Some(Request::Between(_)))
+        {
+            match self.rx.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(mpsc::TryRecvError::Empty) if busy && requests.len() < GATHER_ENOUGH => {
+                    let now = std::time::Instant::now();
+                    if now >= gather_until {
+                        break;
+                    }
+                    match self.rx.recv_timeout(gather_until - now) {
+                        Ok(r) => requests.push(r),
+                        Err(_) => break,
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        requests
+    }
+
     /// Flushes sled, then syncs what the flush wrote: one fdatasync covers the whole batch.
     fn make_durable(&mut self) -> Result<(), StorageError> {
         self.db.flush()?;
@@ -193,6 +234,7 @@ impl Writer {
             batch,
             writes,
             accepted,
+            ..
         } = self.stage(units);
         // A batch of barriers only has nothing to make durable.
         let outcome = if writes == 0 {
@@ -235,56 +277,68 @@ impl Writer {
     /// One sled batch of every unit that claims nothing already claimed (the others are
     /// answered with a conflict at once), with sequence numbers for their events.
     fn stage(&mut self, units: Vec<(Unit, Reply)>) -> Staged {
-        let mut batch = sled::Batch::default();
-        let mut writes = 0usize;
-        // Index keys claimed or removed earlier in this batch, which `db.get` cannot see yet.
-        // (Index keys are only ever written through claims, so plain puts need no entry.)
-        let mut pending: HashMap<Vec<u8>, Option<Vec<u8>>> = HashMap::new();
-        let mut accepted = Vec::with_capacity(units.len());
+        let mut staged = Staged {
+            batch: sled::Batch::default(),
+            writes: 0,
+            accepted: Vec::with_capacity(units.len()),
+            pending: HashMap::new(),
+            touched: self.changed.is_some().then(Vec::new),
+        };
         let first_seq = self.next_seq;
         let at = (self.clock)();
-
         for (unit, reply) in units {
-            if let Some(key) = self.first_conflict(&unit, &pending) {
+            if let Some(key) = self.first_conflict(&unit, &staged.pending) {
                 let _ = reply.send(Err(StorageError::Conflict(key)));
                 continue;
             }
-            for (key, owner) in unit.claims {
-                pending.insert(key.clone(), Some(owner.clone()));
-                batch.insert(key, owner);
-                writes += 1;
-            }
-            for op in unit.ops {
-                match op {
-                    Op::Put(k, v) => batch.insert(k, v),
-                    Op::Remove(k) => {
-                        pending.insert(k.clone(), None);
-                        batch.remove(k);
-                    }
-                }
-                writes += 1;
-            }
-            let mut last_seq = None;
-            for event in unit.events {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                let record = EventRecord { seq, at, event };
-                batch.insert(keys::event(seq), codec::encode(&record));
-                writes += 1;
-                last_seq = Some(seq);
-            }
-            accepted.push((reply, Committed { last_seq }));
+            let committed = self.stage_unit(&mut staged, unit, at);
+            staged.accepted.push((reply, committed));
         }
-
         if self.next_seq != first_seq {
             // Kept beside the log so trimming the log never lets a sequence number repeat.
-            batch.insert(keys::LOG_HEAD, codec::encode(&(self.next_seq - 1)));
+            let head = codec::encode(&(self.next_seq - 1));
+            staged.batch.insert(keys::LOG_HEAD, head);
         }
-        Staged {
-            batch,
-            writes,
-            accepted,
+        if let Some(changed) = self.changed.as_mut() {
+            changed.extend(staged.touched.take().into_iter().flatten());
+            changed.insert(keys::LOG_HEAD.to_vec());
         }
+        staged
+    }
+
+    /// Adds one unit's claims, writes and events (numbered from `next_seq`) to the batch.
+    fn stage_unit(&mut self, s: &mut Staged, unit: Unit, at: Millis) -> Committed {
+        for (key, owner) in unit.claims {
+            track(&mut s.touched, &key);
+            s.pending.insert(key.clone(), Some(owner.clone()));
+            s.batch.insert(key, owner);
+            s.writes += 1;
+        }
+        for op in unit.ops {
+            match op {
+                Op::Put(k, v) => {
+                    track(&mut s.touched, &k);
+                    s.batch.insert(k, v);
+                }
+                Op::Remove(k) => {
+                    track(&mut s.touched, &k);
+                    s.pending.insert(k.clone(), None);
+                    s.batch.remove(k);
+                }
+            }
+            s.writes += 1;
+        }
+        let mut last_seq = None;
+        for event in unit.events {
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            let record = EventRecord { seq, at, event };
+            track(&mut s.touched, &keys::event(seq));
+            s.batch.insert(keys::event(seq), codec::encode(&record));
+            s.writes += 1;
+            last_seq = Some(seq);
+        }
+        Committed { last_seq }
     }
 
     fn first_conflict(
@@ -320,4 +374,11 @@ pub(super) fn last_seq(db: &sled::Db) -> Result<u64, StorageError> {
         None => 0,
     };
     Ok(in_log.max(recorded))
+}
+
+/// Notes `key` as written by this batch, if keys are being tracked.
+fn track(touched: &mut Option<Vec<Vec<u8>>>, key: &[u8]) {
+    if let Some(t) = touched {
+        t.push(key.to_vec());
+    }
 }

@@ -86,10 +86,11 @@ impl Faults {
 
     /// Matching units the plans in force have still to intercept.
     pub(super) fn left(&self) -> usize {
-        match self.plans.lock() {
-            Ok(plans) => plans.iter().map(|p| p.times).sum(),
-            Err(poisoned) => poisoned.into_inner().iter().map(|p| p.times).sum(),
-        }
+        let plans = match self.plans.lock() {
+            Ok(plans) => plans,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        plans.iter().fold(0, |n, p| n.saturating_add(p.times))
     }
 
     pub(super) fn fail(&self, prefix: Vec<u8>, times: usize) {

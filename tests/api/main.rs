@@ -17,5 +17,6 @@ mod passivation;
 mod products;
 mod readme;
 mod restart;
+mod retention;
 mod supervision;
 mod users;

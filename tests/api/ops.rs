@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
+use std::process::{Command, Stdio};
 
 #[tokio::test]
 async fn metrics_expose_the_named_series_after_some_traffic() {
@@ -20,10 +21,15 @@ async fn metrics_expose_the_named_series_after_some_traffic() {
     let text = r.text().await.unwrap();
     for series in [
         "trolley_http_requests_total{route=\"/carts/{id}/products\",method=\"POST\",status=\"200\"}",
-        "trolley_http_request_duration_seconds{route=\"/carts/{id}/products\",method=\"POST\",quantile=\"0.99\"}",
+        "trolley_http_request_duration_seconds_bucket{route=\"/carts/{id}/products\",method=\"POST\",le=\"0.0005\"}",
+        "trolley_http_request_duration_seconds_count{route=\"/carts/{id}/products\",method=\"POST\"}",
         "trolley_http_requests_total{route=\"other\",method=\"GET\",status=\"404\"}",
-        "trolley_store_batch_units{quantile=\"0.5\"}",
-        "trolley_store_flush_seconds{quantile=\"0.99\"}",
+        "trolley_store_batch_units_bucket{le=\"1\"}",
+        "trolley_store_flush_seconds_bucket{le=\"0.001\"}",
+        "trolley_store_flush_seconds_bucket{le=\"+Inf\"}",
+        "# TYPE trolley_store_flush_seconds histogram",
+        "# HELP trolley_http_requests_total ",
+        "trolley_process_start_time_seconds ",
         "trolley_event_log_head ",
         "trolley_subscriber_lag_events{subscriber=\"stats\"}",
         "trolley_live_actors{kind=\"cart\"}",
@@ -82,7 +88,7 @@ async fn made_up_methods_and_paths_add_no_new_metric_series() {
         .collect();
     for metric in [
         "trolley_http_requests_total",
-        "trolley_http_request_duration_seconds",
+        "trolley_http_request_duration_seconds_count",
     ] {
         let methods = label_values(&text, metric, "method");
         assert!(methods.contains("other"), "{metric}: {methods:?}");
@@ -94,4 +100,56 @@ async fn made_up_methods_and_paths_add_no_new_metric_series() {
             assert!(known_routes.contains(&r.as_str()), "{metric} route {r:?}");
         }
     }
+}
+
+/// `promtool` (Debian's `prometheus` package) if it is installed. Missing locally, the test
+/// says so in one line and passes; missing in CI (`CI` set), it fails, since CI installs it.
+fn promtool() -> Option<&'static str> {
+    let found = Command::new("promtool")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if found {
+        return Some("promtool");
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "promtool is missing in CI: .ci/run installs Debian's prometheus package"
+    );
+    eprintln!("skipped: promtool not installed (apt-get install prometheus)");
+    None
+}
+
+#[tokio::test]
+async fn promtool_accepts_the_metrics_a_busy_server_exposes() {
+    let Some(promtool) = promtool() else { return };
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 5).await;
+    let (_, token) = app.signup("lint").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 1).await;
+    app.get("/nope/1", None).await;
+    let text = app.get("/metrics", None).await.text().await.unwrap();
+
+    let mut check = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    let mut stdin = check.stdin.take().expect("piped stdin");
+    let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, text.as_bytes()));
+    let out = check.wait_with_output().expect("promtool finishes");
+    writer.join().unwrap().expect("metrics piped to promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

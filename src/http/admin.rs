@@ -1,0 +1,61 @@
+//! Online maintenance for admins: `POST /admin/events/trim` and `POST /admin/backup`. The handlers only translate; the
+//! work is in [`crate::maintenance`].
+
+use super::auth::{caller, Caller};
+use super::{body, ok, with_actors};
+use crate::actors::Actors;
+use serde::Deserialize;
+use warp::hyper::body::Bytes;
+use warp::{Filter, Rejection};
+
+pub fn routes(
+    actors: Actors,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let trim = warp::path!("admin" / "events" / "trim")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors.clone()))
+        .and(body::optional_json_raw())
+        .and_then(trim);
+    let backup = warp::path!("admin" / "backup")
+        .and(warp::post())
+        .and(with_actors(actors.clone()))
+        .and(caller(actors))
+        .and(body::json())
+        .and_then(backup);
+    trim.or(backup).unify()
+}
+
+/// `{"to": DIR}`: a new directory directly inside the server's `--backup-dir`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BackupTo {
+    to: String,
+}
+
+async fn backup(
+    actors: Actors,
+    caller: Caller,
+    body: BackupTo,
+) -> Result<warp::reply::Response, Rejection> {
+    caller.ensure_admin()?;
+    let done = crate::maintenance::backup(&actors, &body.to).await?;
+    Ok(ok(&done))
+}
+
+/// `{"before": SEQ}` trims below SEQ; an empty body (or `{}`) applies the retention policy.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Trim {
+    before: Option<u64>,
+}
+
+async fn trim(
+    actors: Actors,
+    caller: Caller,
+    (body, _): (Trim, Bytes),
+) -> Result<warp::reply::Response, Rejection> {
+    caller.ensure_admin()?;
+    let done = crate::maintenance::trim_events(&actors, body.before).await?;
+    Ok(ok(&done))
+}

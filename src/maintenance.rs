@@ -1,0 +1,59 @@
+//! Online maintenance, as the admin routes (`/admin/…`) ask for it: trimming the event log
+//! and backups. The gateway calls these
+//! functions and only translates; the work happens in [`crate::storage`].
+
+use crate::actors::{Actors, Error};
+use crate::domain::ValidationError;
+use crate::storage::backup::{self, Backup};
+use crate::storage::retention::{self, Trimmed};
+use std::path::{Path, PathBuf};
+
+/// Trims the log while serving: below `before` if given (refused with `EventsStillNeeded` if
+/// a subscriber has not handled those events), else as far as the configured retention
+/// (`--events-retain`, `--events-retain-count`) allows.
+pub async fn trim_events(actors: &Actors, before: Option<u64>) -> Result<Trimmed, Error> {
+    let store = &actors.store;
+    Ok(match before {
+        Some(before) => retention::trim(store, before).await?,
+        None => retention::apply(store, &actors.settings.retention, store.now()).await?,
+    })
+}
+
+/// Backs the live database up into `to`, a new directory directly inside `--backup-dir`,
+/// while the server serves (see [`crate::storage::backup`]). Refused when backups are off or
+/// the target exists and is not empty; a path elsewhere is invalid, so that an admin token
+/// cannot write anywhere the server may.
+pub async fn backup(actors: &Actors, to: &str) -> Result<Backup, Error> {
+    let Some(root) = &actors.settings.backup_dir else {
+        return Err(Error::BackupRefused(
+            "backups are off: start the server with --backup-dir DIR".into(),
+        ));
+    };
+    let to = inside(root, Path::new(to))?;
+    Ok(backup::backup(&actors.store, &to).await?)
+}
+
+/// `to` if it is an absolute path naming a directory directly inside `root`.
+fn inside(root: &Path, to: &Path) -> Result<PathBuf, Error> {
+    let invalid = || {
+        ValidationError::new(
+            "to",
+            format!(
+                "must be an absolute path directly inside the backup directory {}",
+                root.display()
+            ),
+        )
+    };
+    let name = match to.file_name() {
+        Some(n) if to.is_absolute() && !n.to_string_lossy().starts_with('.') => n,
+        _ => return Err(invalid().into()),
+    };
+    let parent = to.parent().and_then(|p| p.canonicalize().ok());
+    let root = root.canonicalize().map_err(|e| {
+        Error::BackupRefused(format!("the backup directory {}: {e}", root.display()))
+    })?;
+    match parent {
+        Some(p) if p == root => Ok(root.join(name)),
+        _ => Err(invalid().into()),
+    }
+}
