@@ -1,7 +1,8 @@
-//! Online maintenance for admins: `POST /admin/events/trim` and `POST /admin/backup`. The handlers only translate; the
-//! work is in [`crate::maintenance`].
+//! Online maintenance for admins: `POST /admin/events/trim` and `POST /admin/backup`. The
+//! handlers only translate; the work is in [`crate::maintenance`].
 
 use super::auth::{caller, Caller};
+use super::error::ApiError;
 use super::{body, ok, with_actors};
 use crate::actors::Actors;
 use serde::Deserialize;
@@ -47,15 +48,26 @@ async fn backup(
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct Trim {
+    /// Absent means "apply the policy"; `null` is refused like any other non-number.
+    #[serde(default, deserialize_with = "present")]
     before: Option<u64>,
+}
+
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(d).map(Some)
 }
 
 async fn trim(
     actors: Actors,
     caller: Caller,
-    (body, _): (Trim, Bytes),
+    (body, raw): (Trim, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
+    // serde also reads a struct from an array (`[]` would mean "no `before`"): only an object
+    // or nothing is this request.
+    if !raw.is_empty() && !raw.trim_ascii_start().starts_with(b"{") {
+        return Err(ApiError::invalid("the body must be a JSON object").into());
+    }
     let done = crate::maintenance::trim_events(&actors, body.before).await?;
     Ok(ok(&done))
 }

@@ -112,7 +112,12 @@ async fn a_trim_that_would_remove_what_a_subscriber_still_needs_is_refused_uncha
     assert_eq!(app.first_seq(&admin).await, Some(1), "nothing was trimmed");
 
     // Bad input changes nothing either.
-    for body in [json!({ "before": -1 }), json!({ "after": 3 }), json!([])] {
+    for body in [
+        json!({ "before": -1 }),
+        json!({ "before": null }),
+        json!({ "after": 3 }),
+        json!([]),
+    ] {
         assert_error(
             app.trim(&admin, body).await,
             StatusCode::BAD_REQUEST,
