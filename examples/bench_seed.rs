@@ -1,8 +1,10 @@
-//! Seeds a running Trolley for the benchmark: products with plenty of stock, users with one
-//! cart each holding three lines. Writes `products.txt` (one id per line) and `users.txt` (`token cart_id` per
-//! line) into the output directory for the load generator's scripts.
+//! Seeds a running Trolley for the benchmark: products with plenty of stock; USERS users with
+//! a realistic cart each (3 lines of its own 10 products); and SIZED users each for carts of
+//! exactly 1, 10 and 100 lines. Writes `products.txt` (one id per line), `users.txt` and
+//! `sized-{1,10,100}.txt` (`token cart_id product…` per line: the cart's own products) into the
+//! output directory for the load generator's scripts.
 //!
-//! Usage: bench_seed BASE_URL OUT_DIR PRODUCTS USERS (admin credentials from
+//! Usage: bench_seed BASE_URL OUT_DIR PRODUCTS USERS SIZED (admin credentials from
 //! TROLLEY_ADMIN_USERNAME / TROLLEY_ADMIN_PASSWORD).
 
 use serde_json::{json, Value};
@@ -23,11 +25,12 @@ async fn post(c: &reqwest::Client, url: String, token: Option<&str>, body: Value
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, base, out, products, users] = &args[..] else {
-        eprintln!("usage: bench_seed BASE_URL OUT_DIR PRODUCTS USERS");
+    let [_, base, out, products, users, sized] = &args[..] else {
+        eprintln!("usage: bench_seed BASE_URL OUT_DIR PRODUCTS USERS SIZED");
         std::process::exit(2);
     };
-    let (products, users): (usize, usize) = (products.parse().unwrap(), users.parse().unwrap());
+    let products: usize = products.parse().unwrap();
+    let (users, sized): (usize, usize) = (users.parse().unwrap(), sized.parse().unwrap());
     let admin_user = std::env::var("TROLLEY_ADMIN_USERNAME").expect("TROLLEY_ADMIN_USERNAME");
     let admin_pass = std::env::var("TROLLEY_ADMIN_PASSWORD").expect("TROLLEY_ADMIN_PASSWORD");
     let c = reqwest::Client::new();
@@ -62,46 +65,68 @@ async fn main() {
     }
 
     let product_ids = Arc::new(product_ids);
+    // Realistic carts: each user's own 10 products, 3 of them in the cart already.
+    let users_lines = seed_carts(&c, &base, &product_ids, "bench-user", users, 3, 10).await;
+    std::fs::write(format!("{out}/users.txt"), users_lines.join("\n") + "\n").unwrap();
+    // Carts of a fixed size: adds go to lines they have, so the size stays put.
+    for size in [1, 10, 100].into_iter().filter(|s| *s <= product_ids.len()) {
+        let name = format!("sized-{size}");
+        let lines = seed_carts(&c, &base, &product_ids, &name, sized, size, size).await;
+        std::fs::write(format!("{out}/{name}.txt"), lines.join("\n") + "\n").unwrap();
+    }
+    let ids: Vec<String> = product_ids.iter().map(u64::to_string).collect();
+    std::fs::write(format!("{out}/products.txt"), ids.join("\n") + "\n").unwrap();
+    println!(
+        "seeded {} products, {users} realistic carts and {sized} carts of each size",
+        ids.len()
+    );
+}
+
+/// Registers `count` users named `{prefix}-{i}`, each with one cart holding `filled` lines of
+/// its own `own` products (quantity 1 each). Returns `token cart_id p1 … p_own` per user.
+async fn seed_carts(
+    c: &reqwest::Client,
+    base: &Arc<String>,
+    products: &Arc<Vec<u64>>,
+    prefix: &str,
+    count: usize,
+    filled: usize,
+    own: usize,
+) -> Vec<String> {
     let mut tasks = tokio::task::JoinSet::new();
-    for worker in 0..8 {
-        let (c, base, products) = (c.clone(), base.clone(), product_ids.clone());
+    // 16: below the login limiter's 20 concurrent attempts per client address.
+    for worker in 0..16 {
+        let (c, base, products) = (c.clone(), base.clone(), products.clone());
+        let prefix = prefix.to_owned();
         tasks.spawn(async move {
             let mut lines = Vec::new();
-            for i in (worker..users).step_by(8) {
+            for i in (worker..count).step_by(16) {
                 let creds =
-                    json!({ "username": format!("bench-user-{i}"), "password": "bench-password" });
+                    json!({ "username": format!("{prefix}-{i}"), "password": "bench-password" });
                 post(&c, format!("{base}/register"), None, creds.clone()).await;
                 let token = post(&c, format!("{base}/login"), None, creds).await["token"]
                     .as_str()
                     .unwrap()
                     .to_owned();
                 let cart = post(&c, format!("{base}/carts"), Some(&token), json!({})).await;
-                for k in 0..3 {
-                    let product = products[(i * 7 + k * 131) % products.len()];
+                // 131 is prime: for a product count not a multiple of it, the `own` are distinct.
+                let mine: Vec<u64> = (0..own)
+                    .map(|k| products[(i * 7 + k * 131) % products.len()])
+                    .collect();
+                for product in &mine[..filled] {
                     let body = json!({ "product_id": product, "quantity": 1 });
-                    post(
-                        &c,
-                        format!("{base}/carts/{}/products", cart["id"]),
-                        Some(&token),
-                        body,
-                    )
-                    .await;
+                    let url = format!("{base}/carts/{}/products", cart["id"]);
+                    post(&c, url, Some(&token), body).await;
                 }
-                lines.push(format!("{token} {}", cart["id"]));
+                let mine: Vec<String> = mine.iter().map(u64::to_string).collect();
+                lines.push(format!("{token} {} {}", cart["id"], mine.join(" ")));
             }
             lines
         });
     }
-    let mut user_lines = Vec::new();
+    let mut lines = Vec::new();
     while let Some(r) = tasks.join_next().await {
-        user_lines.extend(r.unwrap());
+        lines.extend(r.unwrap());
     }
-    let ids: Vec<String> = product_ids.iter().map(u64::to_string).collect();
-    std::fs::write(format!("{out}/products.txt"), ids.join("\n") + "\n").unwrap();
-    std::fs::write(format!("{out}/users.txt"), user_lines.join("\n") + "\n").unwrap();
-    println!(
-        "seeded {} products and {} users with carts",
-        ids.len(),
-        user_lines.len()
-    );
+    lines
 }

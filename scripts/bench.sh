@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
-# The benchmark: builds the release binary, starts it on a fresh temp data dir, seeds
-# 1,000 products and 1,000 users with carts, and drives each endpoint with wrk at 32 and 256
-# connections. Prints requests/s, p50/p99/p99.9 latency, the ratio to /healthz measured in
-# the same run, non-2xx counts, and the store's group-commit batch sizes and flush latency.
+# The benchmark: builds the release binary and the bare durable writer
+# (examples/bare_writer.rs), starts both on fresh temp data dirs, seeds 1,000 products,
+# 1,000 realistic carts (each adds from its own 10 products) and 1,000 carts each of exactly
+# 1, 10 and 100 lines, and drives each endpoint with wrk at 32 and 256 connections. Prints
+# requests/s, p50/p99/p99.9 latency, the ratio to /healthz and (add rows) to the bare writer on
+# the same request bodies, all measured in the same run, non-2xx counts, and the store's
+# group-commit batch sizes and flush latency.
 #
-#   scripts/bench.sh            (DURATION=10s PRODUCTS=1000 USERS=1000 to change)
+#   scripts/bench.sh            (DURATION=10s PRODUCTS=1000 USERS=1000 SIZED=1000 to change)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
 PRODUCTS=${PRODUCTS:-1000}
 USERS=${USERS:-1000}
+SIZED=${SIZED:-1000}
 CONNECTIONS=${CONNECTIONS:-"32 256"}
+# Another build to measure (e.g. a saved copy of an earlier one), instead of this tree's.
+TROLLEY_BIN=${TROLLEY_BIN:-./target/release/trolley}
 
 if ! command -v wrk >/dev/null; then
   echo "installing wrk (Debian package)…" >&2
@@ -18,49 +24,69 @@ if ! command -v wrk >/dev/null; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --quiet --bin trolley --example bench_seed
+cargo build --release --quiet --bin trolley --example bench_seed --example bare_writer
 
 export BENCH_DIR=$(mktemp -d)
 export BENCH_SCRIPTS=$PWD/scripts/bench
 export TROLLEY_ADMIN_USERNAME=bench-admin TROLLEY_ADMIN_PASSWORD=bench-admin-password
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-BASE=http://127.0.0.1:$PORT
-RUST_LOG=warn ./target/release/trolley --addr 127.0.0.1:$PORT --data-dir "$BENCH_DIR/data" \
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+PORT=$(free_port) BARE_PORT=$(free_port)
+BASE=http://127.0.0.1:$PORT BARE=http://127.0.0.1:$BARE_PORT
+RUST_LOG=warn "$TROLLEY_BIN" --addr 127.0.0.1:$PORT --data-dir "$BENCH_DIR/data" \
   > "$BENCH_DIR/server.log" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$BENCH_DIR"' EXIT
-for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
+./target/release/examples/bare_writer 127.0.0.1:$BARE_PORT "$BENCH_DIR/bare" > "$BENCH_DIR/bare.log" 2>&1 &
+BARE_PID=$!
+trap 'kill $SERVER $BARE_PID 2>/dev/null; wait $SERVER $BARE_PID 2>/dev/null; rm -rf "$BENCH_DIR"' EXIT
+for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && curl -sf "$BARE/healthz" >/dev/null && break; sleep 0.1; done
 
-echo "seeding $PRODUCTS products and $USERS users…" >&2
-./target/release/examples/bench_seed "$BASE" "$BENCH_DIR" "$PRODUCTS" "$USERS" >&2
+echo "seeding $PRODUCTS products, $USERS realistic carts, $SIZED carts of 1, 10 and 100 lines…" >&2
+RUST_BACKTRACE=0 ./target/release/examples/bench_seed "$BASE" "$BENCH_DIR" "$PRODUCTS" "$USERS" "$SIZED" >&2
 
-run() { # endpoint connections → "rps p50 p99 p999 non2xx errors"
+run() { # script connections [base] → "rps p50 p99 p999 non2xx errors"
   local out
-  out=$(wrk -t2 -c"$2" -d"$DURATION" -s "$BENCH_SCRIPTS/$1.lua" "$BASE" | grep '^RESULT')
+  out=$(wrk -t2 -c"$2" -d"$DURATION" -s "$BENCH_SCRIPTS/$1.lua" "${3:-$BASE}" | grep '^RESULT')
   awk '{ printf "%.0f %.2f %.2f %.2f %d %d\n", $2/($3/1e6), $4/1000, $5/1000, $6/1000, $7, $8 }' <<<"$out"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a/b }'; }
+FMT='%-34s %5s %8s %8s %8s %9s %8s %7s %9s %7s\n'
+row() { # name conns rps p50 p99 p999 non2xx errors
+  local name=$1 c=$2 rps=$3 p50=$4 p99=$5 p999=$6 non2xx=$7 errors=$8 by_bare=- p99_by_bare=-
+  case $name in
+    POST*) by_bare=$(ratio "$rps" "$bare_rps"); p99_by_bare=$(ratio "$p99" "$bare_p99");;
+  esac
+  printf "$FMT" "$name" "$c" "$rps" "$p50" "$p99" "$p999" "$(ratio "$rps" "$base_rps")" "$by_bare" "$p99_by_bare" "$non2xx"
+  if [ "$non2xx" != 0 ] || [ "$errors" != 0 ]; then invalid=1; fi
 }
 
 # Warm up: every cart and product actor live, caches hot.
-wrk -t2 -c32 -d3s -s "$BENCH_SCRIPTS/cart.lua" "$BASE" >/dev/null
+for carts in users.txt sized-1.txt sized-10.txt sized-100.txt; do
+  CARTS=$carts wrk -t2 -c32 -d2s -s "$BENCH_SCRIPTS/cart.lua" "$BASE" >/dev/null
+done
 wrk -t2 -c32 -d3s -s "$BENCH_SCRIPTS/product.lua" "$BASE" >/dev/null
+wrk -t2 -c32 -d2s -s "$BENCH_SCRIPTS/add.lua" "$BARE" >/dev/null
 
 invalid=0
-printf '%-26s %5s %10s %9s %9s %10s %7s %8s\n' endpoint conns req/s p50_ms p99_ms p99.9_ms ratio non2xx
+echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
+printf "$FMT" endpoint conns req/s p50_ms p99_ms p99.9_ms ÷healthz ÷bare p99÷bare non2xx
+declare -A add_rps
 for c in $CONNECTIONS; do
   read -r base_rps rest <<<"$(run healthz "$c")"
-  printf '%-26s %5s %10s %9s %9s %10s %7s %8s\n' "GET /healthz" "$c" "$base_rps" $(cut -d' ' -f1-3 <<<"$rest") "1.00" "$(cut -d' ' -f4 <<<"$rest")"
-  for ep in product cart add; do
-    read -r rps p50 p99 p999 non2xx errors <<<"$(run "$ep" "$c")"
-    case $ep in
-      product) name="GET /products/{id}";;
-      cart) name="GET /carts/{id}";;
-      add) name="POST /carts/{id}/products";;
-    esac
-    ratio=$(awk -v a="$rps" -v b="$base_rps" 'BEGIN { printf "%.2f", a/b }')
-    printf '%-26s %5s %10s %9s %9s %10s %7s %8s\n' "$name" "$c" "$rps" "$p50" "$p99" "$p999" "$ratio" "$non2xx"
-    if [ "$non2xx" != 0 ] || [ "$errors" != 0 ]; then invalid=1; fi
+  row "GET /healthz" "$c" "$base_rps" $rest
+  row "GET /products/{id}" "$c" $(run product "$c")
+  row "GET /carts/{id}" "$c" $(run cart "$c")
+  # The yardstick, right before the rows it divides.
+  read -r bare_rps bare_p50 bare_p99 rest <<<"$(run add "$c" "$BARE")"
+  row "bare durable writer (same bodies)" "$c" "$bare_rps" "$bare_p50" "$bare_p99" $rest
+  row "POST /carts/{id}/products (own 10)" "$c" $(run add "$c")
+  for size in 1 10 100; do
+    read -r rps rest <<<"$(CARTS=sized-$size.txt run add "$c")"
+    add_rps[$size]=$rps
+    row "POST …/products, $size-line carts" "$c" "$rps" $rest
   done
+  echo "  add to a 100-line cart ÷ add to a 1-line cart at $c conns: $(ratio "${add_rps[100]}" "${add_rps[1]}")"
 done
+echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo
 echo "group commit (whole run, from /metrics):"

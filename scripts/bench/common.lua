@@ -1,4 +1,6 @@
 -- Shared by the benchmark's wrk scripts: loads the seeded ids and prints one RESULT line.
+-- CARTS names the carts file (default users.txt): `token cart_id product…` per line, the
+-- products being the cart's own (adds pick among them).
 local dir = os.getenv("BENCH_DIR")
 
 local function lines(name)
@@ -11,9 +13,12 @@ end
 
 products = lines("products.txt")
 users = {}
-for _, line in ipairs(lines("users.txt")) do
-  local token, cart = line:match("^(%S+) (%S+)$")
-  users[#users + 1] = { token = token, cart = cart }
+for _, line in ipairs(lines(os.getenv("CARTS") or "users.txt")) do
+  local fields = {}
+  for f in line:gmatch("%S+") do fields[#fields + 1] = f end
+  local own = {}
+  for i = 3, #fields do own[#own + 1] = fields[i] end
+  users[#users + 1] = { token = fields[1], cart = fields[2], own = own }
 end
 
 math.randomseed(os.time() + math.floor(os.clock() * 1000000))
