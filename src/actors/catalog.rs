@@ -23,6 +23,14 @@ impl Catalog {
         self.0.read().ok()?.get(&id).cloned()
     }
 
+    /// Each of `ids`' info (or `None`), under one read of the lock.
+    pub fn get_all(&self, ids: impl Iterator<Item = ProductId>) -> Vec<Option<ProductInfo>> {
+        match self.0.read() {
+            Ok(map) => ids.map(|id| map.get(&id).cloned()).collect(),
+            Err(_) => ids.map(|_| None).collect(),
+        }
+    }
+
     pub fn publish(&self, id: ProductId, info: ProductInfo) {
         if let Ok(mut map) = self.0.write() {
             map.insert(id, info);

@@ -26,6 +26,7 @@ pub mod order;
 pub mod reaper;
 pub mod restarts;
 pub mod service;
+pub mod sessions;
 pub mod stats;
 pub mod supervisor;
 pub mod user;

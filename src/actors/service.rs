@@ -43,12 +43,23 @@ impl Actors {
 
     /// Revokes the session of `token`.
     pub async fn logout(&self, token: &str) -> Result<(), Error> {
-        user::logout(&self.store, token).await
+        let removed = user::logout(&self.store, token).await;
+        // Even if the removal's outcome is unknown: the next use reads the store.
+        self.sessions.revoke(token);
+        removed
     }
 
-    /// The live session a bearer token stands for.
+    /// The live session a bearer token stands for: from the session cache, or the store.
     pub fn authenticate(&self, token: &str) -> Result<Session, Error> {
-        user::authenticate(&self.store, token)
+        match self.sessions.get(token, self.store.now()) {
+            Ok(Some(session)) => Ok(session),
+            Ok(None) => Err(Error::Unauthorized),
+            Err(miss) => {
+                let session = user::authenticate(&self.store, token)?;
+                self.sessions.fill(token, session.clone(), miss);
+                Ok(session)
+            }
+        }
     }
 
     /// Creates an empty open cart for `user`, with an `Idempotency-Key`'s mark if given.

@@ -139,6 +139,8 @@ pub struct System {
     pub carts: Handle<CartActor>,
     pub store: Store,
     pub settings: Settings,
+    /// Sessions by bearer token, so most requests authenticate without reading the store.
+    pub(super) sessions: super::sessions::SessionCache,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -183,6 +185,7 @@ impl Actors {
             carts,
             store,
             settings,
+            sessions: Default::default(),
             root,
         })))
     }

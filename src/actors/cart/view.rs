@@ -5,7 +5,8 @@ use crate::actors::catalog::ProductInfo;
 use crate::actors::inventory::InventoryMsg;
 use crate::actors::Error;
 use crate::domain::{order, Cart, CartId, CartStatus, HoldPolicy, ProductId, UserId};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
+use std::sync::Arc;
 
 /// A cart as its owner sees it, with current names and prices.
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +21,9 @@ pub struct CartView {
 #[derive(Debug, Clone, Serialize)]
 pub struct CartItemView {
     pub product_id: ProductId,
-    pub name: String,
+    /// Shared with the catalog: a view costs no copy of each name.
+    #[serde(serialize_with = "as_str")]
+    pub name: Arc<str>,
     pub quantity: u64,
     pub unit_price_cents: i64,
     /// Whether the inventory holds the line's units (false after the hold expired).
@@ -47,12 +50,19 @@ impl CartActor {
         let cart = &state.cart;
         let now = self.store.now();
         let mut items = Vec::with_capacity(cart.lines.len());
-        for line in &cart.lines {
-            let info = self.product_info(line.product_id).await?;
+        // One look at the catalog for every line; only products it lacks cost a call.
+        let known = self
+            .catalog
+            .get_all(cart.lines.iter().map(|l| l.product_id));
+        for (line, info) in cart.lines.iter().zip(known) {
+            let info = match info {
+                Some(info) => info,
+                None => self.product_info(line.product_id).await?,
+            };
             let held_until = state.held_until.get(&line.product_id).copied();
             items.push(CartItemView {
                 product_id: line.product_id,
-                name: info.name.to_string(),
+                name: info.name,
                 quantity: line.quantity,
                 unit_price_cents: info.price_cents,
                 reserved: HoldPolicy::is_reserved(cart.status, held_until, now),
@@ -81,4 +91,8 @@ impl CartActor {
             price_cents: p.price_cents,
         })
     }
+}
+
+fn as_str<S: Serializer>(s: &Arc<str>, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(s)
 }
