@@ -10,6 +10,7 @@ PRODUCTS=${PRODUCTS:-1000000}
 CARTS=${CARTS:-1000000}
 export TOUCH=${TOUCH:-100000}
 DURATION=${DURATION:-10s}
+TROLLEY_BIN=${TROLLEY_BIN:-./target/release/trolley}
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --quiet --bin trolley --example scale_seed
 
@@ -22,7 +23,7 @@ du -sh "$BENCH_DIR/data" | sed 's/^/store on disk: /'
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 BASE=http://127.0.0.1:$PORT
 start=$(date +%s.%N)
-RUST_LOG=warn ./target/release/trolley --addr 127.0.0.1:$PORT --data-dir "$BENCH_DIR/data" \
+RUST_LOG=warn "$TROLLEY_BIN" --addr 127.0.0.1:$PORT --data-dir "$BENCH_DIR/data" \
   > "$BENCH_DIR/server.log" 2>&1 &
 SERVER=$!
 until curl -sf "$BASE/readyz" >/dev/null; do sleep 0.01; done

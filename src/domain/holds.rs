@@ -22,6 +22,19 @@ impl HoldPolicy {
         now.saturating_add(self.ttl)
     }
 
+    /// The deadline of a hold changed at `now` whose deadline was `current`: `current` while
+    /// it is still within a twentieth of the TTL of a fresh one, else a fresh one. So a hold
+    /// lapses between 95 % and 100 % of the TTL after its cart's last change (the bound
+    /// [`Self::renewal_due`] gives the other lines), and a busy cart's adds do not move the
+    /// hold's expiry-index entry (a remove and a put in the store) on every change.
+    pub fn deadline_after(&self, now: Millis, current: Option<Millis>) -> Millis {
+        let fresh = self.deadline(now);
+        match current {
+            Some(c) if c <= fresh && fresh - c < self.ttl / 20 => c,
+            _ => fresh,
+        }
+    }
+
     /// Whether activity at `now` pushes back the cart's other holds, last pushed back at
     /// `renewed_at`. At most every twentieth of the TTL: holds lapse between 95% and 100% of
     /// the TTL after the last activity, and a busy cart does not rewrite all its holds on every
@@ -48,6 +61,16 @@ mod tests {
         assert!(!p.renewal_due(1_999, 1_000));
         assert!(p.renewal_due(2_000, 1_000));
         assert_eq!(HoldPolicy::new(Duration::MAX).deadline(1), u64::MAX);
+    }
+
+    #[test]
+    fn a_change_keeps_a_deadline_within_a_twentieth_of_the_ttl_of_a_fresh_one() {
+        let p = HoldPolicy::new(Duration::from_secs(20));
+        assert_eq!(p.deadline_after(5_000, None), 25_000);
+        assert_eq!(p.deadline_after(5_000, Some(24_001)), 24_001);
+        assert_eq!(p.deadline_after(5_000, Some(23_000)), 25_000);
+        // A deadline beyond a fresh one (a longer TTL before a restart) is not kept.
+        assert_eq!(p.deadline_after(5_000, Some(26_000)), 25_000);
     }
 
     #[test]

@@ -26,6 +26,10 @@ impl InventoryActor {
             }
         }
         match after {
+            // The expiry entry is already there when the deadline did not move.
+            Some(a) if before.map(|b| b.expires_at) == Some(a.expires_at) => {
+                unit.put(keys::hold(product, cart), codec::encode(&a))
+            }
             Some(a) => unit
                 .put(keys::hold(product, cart), codec::encode(&a))
                 .put(keys::expiry(a.expires_at, product, cart), Vec::new()),
@@ -43,7 +47,8 @@ impl InventoryActor {
         let before = inv.hold(cart_id);
         let id = inv.product.id;
         tracing::debug!(product_id = %id, %cart_id, quantity, "inventory actor: reserve");
-        if let Err(StockRejected { available }) = inv.reserve(cart_id, quantity, self.deadline()) {
+        let deadline = (self.holds).deadline_after(self.store.now(), before.map(|h| h.expires_at));
+        if let Err(StockRejected { available }) = inv.reserve(cart_id, quantity, deadline) {
             // Nothing changed, but the refusal is part of the story subscribers follow.
             let event = Event::StockRejected {
                 product_id: id,
