@@ -45,6 +45,9 @@ pub struct CartItemView {
     pub unit_price_cents: i64,
     /// Whether the inventory holds the line's units (false after the hold expired).
     pub reserved: bool,
+    /// When the hold lapses unless the cart is active again (RFC 3339); absent when not held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_expires_at: Option<String>,
 }
 
 pub enum CartMsg {
@@ -189,16 +192,17 @@ impl CartActor {
                     }
                 }
             };
-            let held = state
+            let held_until = state
                 .held_until
                 .get(&line.product_id)
-                .is_some_and(|until| *until > now);
+                .filter(|until| **until > now && cart.status == CartStatus::Open);
             items.push(CartItemView {
                 product_id: line.product_id,
                 name: info.name.to_string(),
                 quantity: line.quantity,
                 unit_price_cents: info.price_cents,
-                reserved: cart.status == CartStatus::Open && held,
+                reserved: held_until.is_some(),
+                hold_expires_at: held_until.map(|until| crate::domain::rfc3339(*until)),
             });
         }
         let total_cents = order::total(items.iter().map(|i| (i.quantity, i.unit_price_cents)));
