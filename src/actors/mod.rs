@@ -22,6 +22,7 @@ pub mod inventory;
 pub mod order;
 pub mod reaper;
 pub mod stats;
+pub mod stock_feed;
 pub mod supervisor;
 pub mod user;
 

@@ -14,15 +14,12 @@ use crate::domain::rfc3339;
 use crate::storage::Store;
 use serde::Deserialize;
 use serde_json::{json, Value};
-use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 use warp::{sse, Filter, Rejection};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
-/// Events read from the log per page by a stream.
-const STREAM_PAGE: usize = 256;
 
 /// The contract's event shape: `{seq, type, at, data}`.
 pub fn event_json(record: &EventRecord) -> Value {
@@ -108,11 +105,7 @@ async fn stream(
 ) -> Result<warp::reply::Response, Rejection> {
     use warp::Reply;
     caller.ensure_admin()?;
-    // `Last-Event-ID` (set by reconnecting clients) wins over `?after=`.
-    let after = match last_event_id {
-        Some(id) => number("Last-Event-ID", Some(id.trim()))?,
-        None => number("after", query.get("after").map(String::as_str))?,
-    };
+    let after = stream_position(last_event_id, &query)?;
     // Without a position, a new client starts at the live end.
     let after = match after {
         Some(a) => a,
@@ -127,48 +120,41 @@ async fn stream(
     .into_response())
 }
 
-/// The log after `after`, then every event as it becomes durable.
+/// Where a stream resumes: after `Last-Event-ID` (set by reconnecting clients), which wins
+/// over `?after=`; `None` when neither is given.
+pub(crate) fn stream_position(
+    last_event_id: Option<String>,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Option<u64>, ApiError> {
+    match last_event_id {
+        Some(id) => number("Last-Event-ID", Some(id.trim())),
+        None => number("after", query.get("after").map(String::as_str)),
+    }
+}
+
+/// The log after `after`, then every event as it becomes durable, as SSE frames.
 fn follow(
     store: Store,
     after: u64,
 ) -> impl futures_util::Stream<Item = Result<sse::Event, Infallible>> + Send + 'static {
-    struct Cursor {
-        store: Store,
-        after: u64,
-        page: VecDeque<EventRecord>,
-        head: tokio::sync::watch::Receiver<u64>,
-    }
-    let cursor = Cursor {
-        head: store.head(),
-        store,
-        after,
-        page: VecDeque::new(),
-    };
-    futures_util::stream::unfold(cursor, |mut c| async move {
-        loop {
-            if let Some(record) = c.page.pop_front() {
-                c.after = record.seq;
-                let event = sse::Event::default()
-                    .id(record.seq.to_string())
-                    .event(record.event.kind())
-                    .data(event_json(&record).to_string());
-                return Some((Ok(event), c));
+    use futures_util::StreamExt;
+    store
+        .follow(after)
+        .take_while(|page| {
+            if let Err(e) = page {
+                tracing::error!(error = %e, "event stream cannot read the log");
             }
-            match c.store.events_after(c.after, STREAM_PAGE) {
-                Ok(page) if !page.is_empty() => c.page = page.into(),
-                Ok(_) => {
-                    // Caught up: wait for the head to move (ends when the store closes).
-                    c.head.mark_unchanged();
-                    if *c.head.borrow() > c.after {
-                        continue;
-                    }
-                    c.head.changed().await.ok()?;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "event stream cannot read the log");
-                    return None;
-                }
-            }
-        }
-    })
+            std::future::ready(page.is_ok())
+        })
+        .flat_map(|page| {
+            futures_util::stream::iter(page.unwrap_or_default().into_iter().map(frame))
+        })
+        .map(Ok)
+}
+
+fn frame(record: EventRecord) -> sse::Event {
+    sse::Event::default()
+        .id(record.seq.to_string())
+        .event(record.event.kind())
+        .data(event_json(&record).to_string())
 }

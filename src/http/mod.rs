@@ -9,6 +9,7 @@ pub mod events;
 pub mod idempotency;
 pub mod ops;
 pub mod orders;
+pub mod product_stream;
 pub mod products;
 pub mod ratelimit;
 pub mod stats;
@@ -29,6 +30,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
     let api = users::routes(actors.clone(), ratelimit::LoginLimiter::default())
         .boxed()
         .or(products::routes(actors.clone(), locks.clone()).boxed())
+        .unify()
+        .or(product_stream::routes(actors.clone()).boxed())
         .unify()
         .or(carts::routes(actors.clone(), locks).boxed())
         .unify()
@@ -94,6 +97,7 @@ pub const ROUTES: &[&str] = &[
     "/me",
     "/products",
     "/products/{id}",
+    "/products/stream",
     "/products/{id}/stats",
     "/carts",
     "/carts/{id}",

@@ -4,6 +4,7 @@
 pub mod codec;
 #[cfg(feature = "test-hooks")]
 pub mod faults;
+mod follow;
 mod fsync;
 pub mod idempotency;
 pub mod keys;

@@ -14,6 +14,7 @@ mod lifecycle;
 mod openapi;
 mod ops;
 mod passivation;
+mod product_stream;
 mod products;
 mod readme;
 mod restart;
