@@ -14,6 +14,7 @@ pub mod products;
 pub mod ratelimit;
 pub mod stats;
 pub mod users;
+pub mod web;
 
 use crate::actors::Actors;
 use serde::Serialize;
@@ -42,6 +43,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(stats::routes(actors.clone()).boxed())
         .unify()
         .or(ops::routes(actors).boxed())
+        .unify()
+        .or(web::routes().boxed())
         .unify()
         .recover(error::recover)
         .unify();
@@ -113,6 +116,9 @@ pub const ROUTES: &[&str] = &[
     "/readyz",
     "/metrics",
     "/openapi.json",
+    "/",
+    "/console",
+    "/web/{id}",
 ];
 
 /// A fresh id: a random per-process prefix and a counter, so ids are unique without asking

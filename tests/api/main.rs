@@ -20,3 +20,4 @@ mod readme;
 mod restart;
 mod supervision;
 mod users;
+mod web;
