@@ -46,7 +46,7 @@ function row(p) {
   });
   const save = el("button", { type: "submit", form }, "Save");
   const tr = el("tr", { dataset: { productId: p.id } }, el("th", { scope: "row" }, String(p.id)), ...cells,
-    el("td", { class: "reserved" }, String(p.reserved)), el("td", {}, el("form", { id: form }), save));
+    el("td", { class: "reserved" }, String(p.reserved)), el("td", {}, el("form", { id: form, noValidate: true }), save));
   tr.querySelector("form").addEventListener("submit", (event) => {
     event.preventDefault();
     clear(tr);

@@ -27,8 +27,7 @@ export function drawTop(items) {
       svg("text", { x: label + w + 6, y: y + 17, class: "units" }, String(item.units_sold)));
     chart.append(g);
   });
-  if (!items.length) chart.append(svg("text", { x: 0, y: 20 }, "No sales yet"));
-  $("#chart").replaceChildren(chart);
+  $("#chart").replaceChildren(items.length ? chart : "No sales yet.");
 }
 
 /** Reloads the chart until the sales projection has read at least `seq` (it may trail). */

@@ -13,6 +13,7 @@ export function startFeed(onEvent) {
   const state = $("#feed-state");
   let lastId = null;
   let pause = 500;
+  const setState = (s) => { state.textContent = s; state.dataset.state = s; };
 
   function show(frame) {
     const seq = Number(frame.id);
@@ -35,16 +36,16 @@ export function startFeed(onEvent) {
         await readEvents("/events/stream", {
           token: session.token,
           lastId,
-          onOpen: () => { state.textContent = "live"; pause = 500; },
+          onOpen: () => { setState("live"); pause = 500; },
           onEvent: show,
         });
       } catch (e) {
         if (e.status === 401 || e.status === 403) {
-          state.textContent = "not allowed";
+          setState("not allowed");
           return;
         }
       }
-      state.textContent = "reconnecting";
+      setState("reconnecting");
       await new Promise((resolve) => setTimeout(resolve, pause));
       pause = Math.min(pause * 2, 5000);
     }

@@ -43,7 +43,7 @@ async function metrics() {
       ["group commits", batches],
       ["units written", total],
       ["units per commit (mean)", batches ? (total / batches).toFixed(1) : "–"],
-      ["units per commit (p99)", get(units, 'quantile="0.99"') ?? "–"],
+      ["units per commit (p99)", Math.round(get(units, 'quantile="0.99"') ?? NaN) || "–"],
       ["flush p50", ms(get(flush, 'quantile="0.5"'))],
       ["flush p99", ms(get(flush, 'quantile="0.99"'))],
     ]);

@@ -1,5 +1,8 @@
 // Small DOM helpers shared by both pages.
 
+// Set as attributes: their DOM properties are read-only or mean something else.
+const ATTRIBUTES = new Set(["form", "list", "style"]);
+
 /** `el("li", {class: "x", dataset: {id: 1}}, child, "text")`. */
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -7,7 +10,7 @@ export function el(tag, attrs = {}, ...children) {
     if (value == null || value === false) continue;
     if (key === "dataset") Object.assign(node.dataset, value);
     else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
-    else if (key in node && key !== "list") node[key] = value;
+    else if (key in node && !ATTRIBUTES.has(key)) node[key] = value;
     else node.setAttribute(key, value === true ? "" : value);
   }
   node.append(...children.filter((c) => c != null));
