@@ -8,16 +8,25 @@ export function createCart({ onOrder, onCount }) {
   const root = $("#cart");
   let cart = null;
   let refreshing = null;
+  let again = false;
 
   const id = () => session.item("cart");
   const adopt = (c) => { cart = c; render(); onCount(c ? c.items.length : 0); return c; };
 
+  /** Reads the cart again; a call while a read is under way makes one more read after it. */
   async function refresh() {
     if (!id() || !session.token) return adopt(null);
-    refreshing ??= api("GET", `/carts/${id()}`)
+    if (refreshing) {
+      again = true;
+      return refreshing;
+    }
+    refreshing = api("GET", `/carts/${id()}`)
       .then((c) => adopt(c.status === "open" ? c : forget()))
       .catch((e) => (e.status === 404 ? adopt(forget()) : alertUser(e.message)))
-      .finally(() => { refreshing = null; });
+      .finally(() => {
+        refreshing = null;
+        if (again) { again = false; refresh(); }
+      });
     return refreshing;
   }
 

@@ -70,11 +70,19 @@ export async function loadCatalog() {
 
 /** A stock change from the feed: refresh that row's held count unless it is being edited. */
 export function stockChanged(productId) {
-  const tr = $(`#catalog tr[data-product-id="${productId}"]`);
-  if (!tr) return loadCatalog();
-  if (tr.contains(document.activeElement)) return;
-  api("GET", `/products/${productId}`).then((p) => tr.replaceWith(row(p))).catch(() => {});
+  const asked = (latest.get(productId) || 0) + 1;
+  latest.set(productId, asked);
+  api("GET", `/products/${productId}`).then((p) => {
+    const tr = $(`#catalog tr[data-product-id="${productId}"]`);
+    // Answers can overtake each other: only the latest request's answer is shown.
+    if (latest.get(productId) !== asked) return;
+    if (!tr) return loadCatalog();
+    if (!tr.contains(document.activeElement)) tr.replaceWith(row(p));
+  }).catch(() => {});
 }
+
+/** Per product, the number of the latest refresh asked for. */
+const latest = new Map();
 
 export function setUpCatalog() {
   const form = $("#new-product");

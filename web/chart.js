@@ -15,16 +15,16 @@ function svg(tag, attrs, text) {
 }
 
 export function drawTop(items) {
-  const row = 28, width = 480, label = 150, height = Math.max(1, items.length) * row + 8;
+  const row = 30, width = 360, label = 120, height = Math.max(1, items.length) * row + 8;
   const max = Math.max(1, ...items.map((i) => i.units_sold));
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": items.length ? `Top sellers: ${items.map((i) => `${i.name} ${i.units_sold}`).join(", ")}` : "No sales yet" });
   items.forEach((item, n) => {
     const y = n * row + 4, w = ((width - label - 50) * item.units_sold) / max;
     const g = svg("g", { "data-product-id": item.product_id });
-    g.append(svg("text", { x: 0, y: y + 17 }, item.name.slice(0, 22)),
+    g.append(svg("text", { x: 0, y: y + 16 }, item.name.slice(0, 16)),
       svg("rect", { class: "bar-rect", x: label, y, width: Math.max(2, w), height: row - 8, rx: 3 }),
-      svg("text", { x: label + w + 6, y: y + 17, class: "units" }, String(item.units_sold)));
+      svg("text", { x: label + w + 6, y: y + 16, class: "units" }, String(item.units_sold)));
     chart.append(g);
   });
   $("#chart").replaceChildren(items.length ? chart : "No sales yet.");

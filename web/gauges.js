@@ -38,14 +38,15 @@ async function metrics() {
     const get = (s, key) => Object.entries(s).find(([k]) => k.includes(key))?.[1];
     const batches = get(units, "_count") ?? 0;
     const total = get(units, "_sum") ?? 0;
+    const one = (v) => (v == null || Number.isNaN(v) ? "–" : String(Number(v.toFixed(1))));
     const ms = (v) => (v == null || Number.isNaN(v) ? "–" : `${(v * 1000).toFixed(2)} ms`);
     figures("#commit", [
       ["group commits", batches],
       ["units written", total],
       ["units per commit (mean)", batches ? (total / batches).toFixed(1) : "–"],
-      ["units per commit (p99)", Math.round(get(units, 'quantile="0.99"') ?? NaN) || "–"],
-      ["flush p50", ms(get(flush, 'quantile="0.5"'))],
-      ["flush p99", ms(get(flush, 'quantile="0.99"'))],
+      ["units per commit (recent p99)", one(get(units, 'quantile="0.99"'))],
+      ["flush (recent p50)", ms(get(flush, 'quantile="0.5"'))],
+      ["flush (recent p99)", ms(get(flush, 'quantile="0.99"'))],
     ]);
   } catch {
     figures("#commit", [["metrics", "unreachable"]]);
