@@ -48,13 +48,6 @@ export function createProducts({ onAdd, onStock }) {
     return li;
   }
 
-  function showStock(li, stock) {
-    const node = li.querySelector(".stock");
-    node.dataset.stock = stock;
-    node.textContent = stock > 0 ? `${stock} in stock` : "Out of stock (0 left)";
-    node.classList.toggle("out", stock === 0);
-  }
-
   function apply(change) {
     const li = list.querySelector(`[data-product-id="${change.product_id}"]`);
     if (li) showStock(li, change.stock);
@@ -68,4 +61,11 @@ export function createProducts({ onAdd, onStock }) {
   source.addEventListener("stock", (event) => apply(JSON.parse(event.data)));
   source.addEventListener("open", load, { once: true });
   return { reload: load };
+}
+
+function showStock(li, stock) {
+  const node = li.querySelector(".stock");
+  node.dataset.stock = stock;
+  node.textContent = stock > 0 ? `${stock} in stock` : "Out of stock (0 left)";
+  node.classList.toggle("out", stock === 0);
 }

@@ -1,7 +1,7 @@
 // The storefront: wires log in, live products, cart and orders, and switches between views.
 
 import { setUpAuth } from "./auth.js";
-import { createCart } from "./cart.js";
+import * as cart from "./cart.js";
 import { clearConfirmation, loadOrders, showConfirmation } from "./orders.js";
 import { createProducts } from "./products.js";
 import { $, alertUser } from "./ui.js";
@@ -13,14 +13,14 @@ function show(view) {
     section.hidden = section.id !== `view-${view}`;
   }
   for (const button of document.querySelectorAll("nav [data-view]")) {
-    button.toggleAttribute("aria-current", button.dataset.view === view);
     if (button.dataset.view === view) button.setAttribute("aria-current", "page");
+    else button.removeAttribute("aria-current");
   }
   if (view === "cart") cart.refresh();
   if (view === "orders") loadOrders();
 }
 
-const cart = createCart({
+cart.setUpCart({
   onOrder: (order) => {
     show("orders");
     showConfirmation(order);

@@ -24,6 +24,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("store.js", JS, include_str!("../../web/store.js")),
     ("products.js", JS, include_str!("../../web/products.js")),
     ("cart.js", JS, include_str!("../../web/cart.js")),
+    ("cartview.js", JS, include_str!("../../web/cartview.js")),
     ("orders.js", JS, include_str!("../../web/orders.js")),
     ("console.js", JS, include_str!("../../web/console.js")),
     ("sse.js", JS, include_str!("../../web/sse.js")),
