@@ -27,6 +27,7 @@ pub mod reaper;
 pub mod restarts;
 pub mod service;
 pub mod stats;
+pub mod stock_feed;
 pub mod supervisor;
 pub mod user;
 
