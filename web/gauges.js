@@ -30,6 +30,30 @@ export function series(text, prefix) {
   return out;
 }
 
+/**
+ * The `q` quantile of a Prometheus histogram's `_bucket{le=…}` series since the server started,
+ * interpolated within its bucket as `histogram_quantile` does; null without observations.
+ */
+export function quantile(s, q) {
+  const buckets = Object.entries(s)
+    .map(([k, count]) => [k.match(/le="([^"]+)"/)?.[1], count])
+    .filter(([le]) => le !== undefined)
+    .map(([le, count]) => [le === "+Inf" ? Infinity : Number(le), count])
+    .sort((a, b) => a[0] - b[0]);
+  const total = buckets.length ? buckets[buckets.length - 1][1] : 0;
+  if (!total) return null;
+  const rank = q * total;
+  let [lower, below] = [0, 0];
+  for (const [le, count] of buckets) {
+    if (count >= rank) {
+      if (le === Infinity) return lower;
+      return lower + (le - lower) * ((rank - below) / Math.max(count - below, 1));
+    }
+    [lower, below] = [le, count];
+  }
+  return lower;
+}
+
 async function metrics() {
   try {
     const text = await (await fetch("/metrics", { cache: "no-store" })).text();
@@ -44,9 +68,9 @@ async function metrics() {
       ["group commits", batches],
       ["units written", total],
       ["units per commit (mean)", batches ? (total / batches).toFixed(1) : "–"],
-      ["units per commit (recent p99)", one(get(units, 'quantile="0.99"'))],
-      ["flush (recent p50)", ms(get(flush, 'quantile="0.5"'))],
-      ["flush (recent p99)", ms(get(flush, 'quantile="0.99"'))],
+      ["units per commit (p99)", one(quantile(units, 0.99))],
+      ["flush + sync (p50)", ms(quantile(flush, 0.5))],
+      ["flush + sync (p99)", ms(quantile(flush, 0.99))],
     ]);
   } catch {
     figures("#commit", [["metrics", "unreachable"]]);

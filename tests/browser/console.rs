@@ -78,6 +78,9 @@ async fn the_feed_shows_reservation_then_checkout_and_resumes_after_a_restart_wi
         br.wait_for(&format!(r#"#chart g[data-product-id="{tea}"]"#))
             .await;
         br.wait_text(r#"[data-figure="status"]"#, "ready").await;
+        // Group-commit figures from the /metrics histograms: the checkout's flushes show.
+        br.wait_text(r#"[data-figure="flush + sync (p99)"]"#, " ms")
+            .await;
         br.wait_text(
             &format!(r#"#catalog [data-product-id="{tea}"] .reserved"#),
             "0",
