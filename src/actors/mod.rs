@@ -28,6 +28,7 @@ pub mod restarts;
 pub mod service;
 pub mod sessions;
 pub mod stats;
+pub mod stock_feed;
 pub mod supervisor;
 pub mod user;
 

@@ -80,12 +80,8 @@ async fn stream(
 ) -> Result<warp::reply::Response, Rejection> {
     use warp::Reply;
     caller.ensure_admin()?;
-    // `Last-Event-ID` (set by reconnecting clients) wins over `?after=`; without either, a
-    // new client starts at the live end.
-    let after = match last_event_id {
-        Some(id) => query::number("Last-Event-ID", Some(id.trim()))?,
-        None => query::number("after", query.get("after").map(String::as_str))?,
-    };
+    // Without a position, a new client starts at the live end.
+    let after = query::stream_position(last_event_id, &query)?;
     let events = actors.follow_events(after)?.map(|record| {
         let event = sse::Event::default()
             .id(record.seq.to_string())

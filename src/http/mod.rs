@@ -15,11 +15,13 @@ pub mod events;
 pub mod idempotency;
 pub mod ops;
 pub mod orders;
+pub mod product_stream;
 pub mod products;
 pub mod query;
 pub mod ratelimit;
 pub mod stats;
 pub mod users;
+pub mod web;
 
 use crate::actors::Actors;
 use serde::Serialize;
@@ -37,6 +39,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .boxed()
         .or(products::routes(actors.clone(), locks.clone()).boxed())
         .unify()
+        .or(product_stream::routes(actors.clone()).boxed())
+        .unify()
         .or(carts::routes(actors.clone(), locks).boxed())
         .unify()
         .or(orders::routes(actors.clone()).boxed())
@@ -48,6 +52,8 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .or(admin::routes(actors.clone()).boxed())
         .unify()
         .or(ops::routes(actors).boxed())
+        .unify()
+        .or(web::routes().boxed())
         .unify()
         .recover(error::recover)
         .unify();
@@ -103,6 +109,7 @@ pub const ROUTES: &[&str] = &[
     "/me",
     "/products",
     "/products/{id}",
+    "/products/stream",
     "/products/{id}/stats",
     "/carts",
     "/carts/{id}",
@@ -120,6 +127,9 @@ pub const ROUTES: &[&str] = &[
     "/openapi.json",
     "/admin/events/trim",
     "/admin/backup",
+    "/",
+    "/console",
+    "/web/{id}",
 ];
 
 /// A fresh id: a random per-process prefix and a counter, so ids are unique without asking

@@ -76,6 +76,18 @@ pub fn number(name: &str, raw: Option<&str>) -> Result<Option<u64>, ApiError> {
     .transpose()
 }
 
+/// Where a stream resumes: after `Last-Event-ID` (set by reconnecting clients), which wins
+/// over `?after=`; `None` when neither is given.
+pub fn stream_position(
+    last_event_id: Option<String>,
+    query: &std::collections::HashMap<String, String>,
+) -> Result<Option<u64>, ApiError> {
+    match last_event_id {
+        Some(id) => number("Last-Event-ID", Some(id.trim())),
+        None => number("after", query.get("after").map(String::as_str)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{parse, Page, Paging};

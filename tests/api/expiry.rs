@@ -198,3 +198,36 @@ async fn activity_renews_the_holds_of_lines_whose_product_actor_was_passivated()
     assert_eq!(stock_of(&app, tea).await, (99, 1));
     assert_eq!(app.cart(&token, cart).await["items"][0]["reserved"], true);
 }
+
+#[tokio::test]
+async fn a_held_line_says_when_its_hold_lapses_and_a_lapsed_line_does_not() {
+    let app = expiring_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 5).await;
+    let (_, token) = app.signup("quinn").await;
+    let cart = app.create_cart(&token).await;
+    let before = app.actors().store.now();
+    app.add(&token, cart, tea, 2).await;
+    let after = app.actors().store.now();
+
+    let line = &app.cart(&token, cart).await["items"][0];
+    let expires = line["hold_expires_at"]
+        .as_str()
+        .expect("a held line's expiry");
+    let at = humantime::parse_rfc3339(expires).expect("RFC 3339");
+    let at = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    // Whole seconds: the deadline (add time + TTL) rounded down.
+    let ttl = TTL.as_millis() as u64;
+    assert!(
+        (before + ttl - 1000..=after + ttl).contains(&at),
+        "{expires} is not the add time plus the TTL"
+    );
+
+    holds_lapse(&app, tea).await;
+    let line = &app.cart(&token, cart).await["items"][0];
+    assert_eq!(line["reserved"], false);
+    assert!(line.get("hold_expires_at").is_none(), "line: {line}");
+}

@@ -16,7 +16,7 @@ pub struct TestApp {
     /// `Some` until the app is stopped.
     pub app: Option<RunningApp>,
     pub data_dir: tempfile::TempDir,
-    config: Config,
+    pub config: Config,
 }
 
 /// Logs go to the test output only when `TEST_LOG` is set.

@@ -77,6 +77,19 @@ async fn an_admin_trims_the_log_while_serving_and_readers_of_trimmed_positions_g
     )
     .await;
     assert_eq!(gone["oldest_seq"], head);
+    // The public stock feed reads the same log: the same answer.
+    let gone = assert_error(
+        app.client
+            .get(app.url("/products/stream"))
+            .header("last-event-id", "0")
+            .send()
+            .await
+            .expect("request sent"),
+        StatusCode::GONE,
+        "events_trimmed",
+    )
+    .await;
+    assert_eq!(gone["oldest_seq"], head);
     // From just before the oldest event on, nothing is missing.
     let r = app
         .get(&format!("/events?after={}", head - 1), Some(&admin))

@@ -4,7 +4,7 @@ use super::{CartActor, CartState};
 use crate::actors::catalog::ProductInfo;
 use crate::actors::inventory::InventoryMsg;
 use crate::actors::Error;
-use crate::domain::{order, Cart, CartId, CartStatus, HoldPolicy, ProductId, UserId};
+use crate::domain::{order, rfc3339, Cart, CartId, CartStatus, HoldPolicy, ProductId, UserId};
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
@@ -28,6 +28,9 @@ pub struct CartItemView {
     pub unit_price_cents: i64,
     /// Whether the inventory holds the line's units (false after the hold expired).
     pub reserved: bool,
+    /// When the hold lapses unless the cart is active again (RFC 3339); absent when not held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold_expires_at: Option<String>,
 }
 
 impl CartView {
@@ -60,12 +63,14 @@ impl CartActor {
                 None => self.product_info(line.product_id).await?,
             };
             let held_until = state.held_until.get(&line.product_id).copied();
+            let reserved = HoldPolicy::is_reserved(cart.status, held_until, now);
             items.push(CartItemView {
                 product_id: line.product_id,
                 name: info.name,
                 quantity: line.quantity,
                 unit_price_cents: info.price_cents,
-                reserved: HoldPolicy::is_reserved(cart.status, held_until, now),
+                reserved,
+                hold_expires_at: held_until.filter(|_| reserved).map(rfc3339),
             });
         }
         let total_cents = order::total(items.iter().map(|i| (i.quantity, i.unit_price_cents)));

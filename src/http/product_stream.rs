@@ -1,0 +1,48 @@
+//! `GET /products/stream`: public Server-Sent Events of stock changes, one frame per change
+//! with `id:` = the log sequence, `event: stock` and `data: {product_id, stock, reserved}`.
+//! Resumes after `Last-Event-ID` (or `?after=`), else starts at the live end. The changes come
+//! from the durable log (see [`crate::actors::stock_feed`]).
+
+use super::query::stream_position;
+use super::with_actors;
+use crate::actors::stock_feed::{stock_changes, StockChange};
+use crate::actors::Actors;
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+use warp::{sse, Filter, Rejection, Reply};
+
+pub fn routes(
+    actors: Actors,
+) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    warp::path!("products" / "stream")
+        .and(warp::get())
+        .and(with_actors(actors))
+        .and(sse::last_event_id::<String>())
+        .and(warp::query::<HashMap<String, String>>())
+        .and_then(stream)
+}
+
+async fn stream(
+    actors: Actors,
+    last_event_id: Option<String>,
+    query: HashMap<String, String>,
+) -> Result<warp::reply::Response, Rejection> {
+    use futures_util::StreamExt;
+    let after = stream_position(last_event_id, &query)?;
+    let frames = stock_changes(actors, after)?.map(|c| Ok::<_, Infallible>(frame(&c)));
+    Ok(sse::reply(
+        sse::keep_alive()
+            .interval(Duration::from_secs(15))
+            .stream(frames),
+    )
+    .into_response())
+}
+
+fn frame(change: &StockChange) -> sse::Event {
+    let data = serde_json::to_string(change).unwrap_or_default();
+    sse::Event::default()
+        .id(change.seq.to_string())
+        .event("stock")
+        .data(data)
+}
