@@ -37,7 +37,7 @@ RUST_LOG=warn "$TROLLEY_BIN" --addr 127.0.0.1:$PORT --data-dir "$BENCH_DIR/data"
 SERVER=$!
 ./target/release/examples/bare_writer 127.0.0.1:$BARE_PORT "$BENCH_DIR/bare" > "$BENCH_DIR/bare.log" 2>&1 &
 BARE_PID=$!
-trap 'kill $SERVER $BARE_PID 2>/dev/null; wait $SERVER $BARE_PID 2>/dev/null; rm -rf "$BENCH_DIR"' EXIT
+trap 'kill $SERVER $BARE_PID 2>/dev/null; wait $SERVER $BARE_PID 2>/dev/null || true; rm -rf "$BENCH_DIR"' EXIT
 for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && curl -sf "$BARE/healthz" >/dev/null && break; sleep 0.1; done
 
 echo "seeding $PRODUCTS products, $USERS realistic carts, $SIZED carts of 1, 10 and 100 lines…" >&2

@@ -15,7 +15,7 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 cargo build --release --quiet --bin trolley --example scale_seed
 
 export BENCH_DIR=$(mktemp -d) BENCH_SCRIPTS=$PWD/scripts/bench
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$BENCH_DIR"' EXIT
+trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true; rm -rf "$BENCH_DIR"' EXIT
 SERVER=
 ./target/release/examples/scale_seed "$BENCH_DIR/data" "$BENCH_DIR" "$PRODUCTS" "$CARTS"
 du -sh "$BENCH_DIR/data" | sed 's/^/store on disk: /'
