@@ -54,7 +54,9 @@ struct Inner {
     failure: Arc<OnceLock<StorageError>>,
     /// sled's data file, which carries its exclusive lock: `close` waits until the lock is free.
     lock_file: PathBuf,
-    /// A test's clock skew and write faults (see [`crate::testing`]).
+    /// What time it is for this store; the writer stamps events with the same clock.
+    clock: Clock,
+    /// A test's write faults (see [`crate::testing`]).
     #[cfg(feature = "test-hooks")]
     hooks: crate::testing::StoreHooks,
 }
@@ -66,8 +68,36 @@ impl Store {
         &self.inner.hooks
     }
 
+    pub(crate) fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
     pub(crate) fn writer_queue(&self) -> &mpsc::Sender<writer::Request> {
         &self.inner.tx
+    }
+}
+
+/// The time by which records are stamped and deadlines (holds, sessions) are judged: the wall
+/// clock, which a test may move forward (its skew, shared with the writer thread).
+#[derive(Clone, Default)]
+pub(crate) struct Clock {
+    #[cfg(feature = "test-hooks")]
+    skew: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Clock {
+    pub(crate) fn now(&self) -> crate::domain::Millis {
+        #[cfg(feature = "test-hooks")]
+        return now_millis() + self.skew.load(std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(feature = "test-hooks"))]
+        now_millis()
+    }
+
+    /// Moves this clock forward (tests only).
+    #[cfg(feature = "test-hooks")]
+    pub(crate) fn advance(&self, by_millis: u64) {
+        self.skew
+            .fetch_add(by_millis, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -91,12 +121,13 @@ impl Store {
             .map_err(|e| StorageError::Io(format!("syncing {}: {e}", dir.display())))?;
         let (tx, rx) = mpsc::channel();
         let (head_tx, head) = tokio::sync::watch::channel(0);
+        let clock = Clock::default();
         let failure = Arc::new(OnceLock::new());
         let writer = writer::Writer::new(
             db.clone(),
             durability,
             rx,
-            now_millis,
+            clock.clone(),
             head_tx,
             failure.clone(),
         )?;
@@ -118,6 +149,7 @@ impl Store {
                 alive,
                 failure,
                 lock_file: dir.join("db"),
+                clock,
                 #[cfg(feature = "test-hooks")]
                 hooks: Default::default(),
             }),
@@ -128,10 +160,7 @@ impl Store {
     /// The time by which records are stamped and deadlines (holds, sessions) judged: the wall
     /// clock, which tests may move forward instead of waiting for it.
     pub fn now(&self) -> crate::domain::Millis {
-        #[cfg(feature = "test-hooks")]
-        return now_millis() + self.inner.hooks.skew();
-        #[cfg(not(feature = "test-hooks"))]
-        now_millis()
+        self.inner.clock.now()
     }
 
     /// Queues `unit`; the returned receiver resolves when it is durable.

@@ -115,7 +115,9 @@ pub(super) struct Writer {
     durability: Durability,
     rx: mpsc::Receiver<Request>,
     next_seq: u64,
-    clock: fn() -> Millis,
+    /// The store's clock (the one deadlines are judged by), so that an event's `at` and a
+    /// hold's deadline never disagree about what time it is.
+    clock: super::Clock,
     /// The last durable event's sequence number, for subscribers waiting on new events.
     head: tokio::sync::watch::Sender<u64>,
     /// Set when a flush or fsync failed. What it was writing may be partly on disk, and after a
@@ -132,7 +134,7 @@ impl Writer {
         db: sled::Db,
         durability: Durability,
         rx: mpsc::Receiver<Request>,
-        clock: fn() -> Millis,
+        clock: super::Clock,
         head: tokio::sync::watch::Sender<u64>,
         failure: Arc<OnceLock<StorageError>>,
     ) -> Result<Self, StorageError> {
@@ -285,7 +287,7 @@ impl Writer {
             touched: self.changed.is_some().then(Vec::new),
         };
         let first_seq = self.next_seq;
-        let at = (self.clock)();
+        let at = self.clock.now();
         for (unit, reply) in units {
             if let Some(key) = self.first_conflict(&unit, &staged.pending) {
                 let _ = reply.send(Err(StorageError::Conflict(key)));

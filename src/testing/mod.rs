@@ -14,7 +14,6 @@ pub mod actors;
 pub mod faults;
 
 use crate::storage::{writer::Request, Committed, StorageError, Store, Unit};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -22,8 +21,6 @@ use tokio::sync::oneshot;
 /// What a test has set up for one store (so tests running side by side never meet).
 #[derive(Default)]
 pub struct StoreHooks {
-    /// How far the test moved this store's clock forward, in milliseconds.
-    skew: AtomicU64,
     /// Writes to fail or hold back.
     faults: faults::Faults,
     /// Checkouts to crash after some of their lines are sold.
@@ -40,10 +37,6 @@ pub struct CrashPlan {
 }
 
 impl StoreHooks {
-    pub(crate) fn skew(&self) -> u64 {
-        self.skew.load(Ordering::Relaxed)
-    }
-
     /// Takes over `unit` if a fault plan matches it; otherwise gives it back to be written.
     pub(crate) fn intercept(
         &self,
@@ -66,9 +59,7 @@ impl Store {
     /// Moves this store's clock (and only this store's) forward, so a test can make deadlines
     /// pass at a moment of its choosing instead of racing a short real one.
     pub fn advance_clock(&self, by: Duration) {
-        self.hooks()
-            .skew
-            .fetch_add(by.as_millis() as u64, Ordering::Relaxed);
+        self.clock().advance(by.as_millis() as u64);
     }
 
     /// Makes the next `times` units that put a key starting with `prefix` fail with an I/O

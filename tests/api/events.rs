@@ -358,3 +358,34 @@ async fn deleted_projection_data_is_rebuilt_from_the_log() {
     assert_eq!(rebuilt["cart_adds"], expected["cart_adds"]);
     assert_eq!(rebuilt["orders"], expected["orders"]);
 }
+
+/// An event's `at`, as the time it stands for.
+fn at_of(event: &Value) -> std::time::SystemTime {
+    let at = event["at"].as_str().expect("every event has an `at`");
+    humantime::parse_rfc3339(at).expect("`at` is RFC 3339")
+}
+
+#[tokio::test]
+async fn events_are_stamped_by_the_same_clock_that_judges_deadlines() {
+    let app = spawn_app().await;
+    app.signup("before").await;
+    let year = std::time::Duration::from_secs(365 * 24 * 3600);
+    app.advance_clock(year);
+    app.signup("after").await;
+    let admin = app.admin_token().await;
+
+    let events = app.events_after(&admin, 0).await;
+    let registered = |name: &str| {
+        events
+            .iter()
+            .find(|e| e["type"] == "UserRegistered" && e["data"]["username"] == name)
+            .unwrap_or_else(|| panic!("{name}'s registration is in the log"))
+            .clone()
+    };
+    let (before, after) = (at_of(&registered("before")), at_of(&registered("after")));
+    let apart = after.duration_since(before).unwrap_or_default();
+    assert!(
+        apart >= year,
+        "the clock moved a year between the two sign-ups, but their events are {apart:?} apart"
+    );
+}
