@@ -40,6 +40,23 @@ pub fn lowest_offset(store: &Store) -> Result<Option<u64>, StorageError> {
     crate::storage::retention::lowest_subscriber_offset(store)
 }
 
+/// A subscriber whose offset lies before the oldest event kept (a new projection, or one whose
+/// offset was deleted, on a trimmed log) would build its state from part of the history and
+/// show wrong figures as if they were right. It refuses to start instead, which stops the
+/// server from starting, with this error: the operator restores a backup taken before the trim
+/// (docs/operations.md, "Retention").
+fn refuse_partial_history(store: &Store, name: &str, offset: u64) -> Result<(), StorageError> {
+    let oldest = crate::storage::retention::oldest(store)?;
+    if offset + 1 < oldest {
+        return Err(StorageError::PartialHistory {
+            subscriber: name.to_string(),
+            offset,
+            oldest,
+        });
+    }
+    Ok(())
+}
+
 pub struct Subscriber<P: Projection> {
     pub store: Store,
     pub projection: P,
@@ -76,8 +93,10 @@ impl<P: Projection> Actor for Subscriber<P> {
         _myself: ActorRef<Self::Msg>,
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
+        let offset = offset_of(&self.store, P::NAME)?;
+        refuse_partial_history(&self.store, P::NAME, offset)?;
         Ok(SubscriberState {
-            offset: offset_of(&self.store, P::NAME)?,
+            offset,
             waker: None,
         })
     }

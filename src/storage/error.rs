@@ -31,6 +31,14 @@ pub enum StorageError {
     /// A trim would remove events a subscriber has not handled yet.
     #[error("refusing to trim events before {before}: a subscriber still needs them (the most you may pass is {max_before})")]
     StillNeeded { before: u64, max_before: u64 },
+    /// A subscriber's offset lies before the oldest event kept: starting it would build its
+    /// state from part of the history.
+    #[error("the subscriber `{subscriber}` would start after event {offset}, but the log was trimmed up to event {oldest}: its state would be built from part of the history; restore a backup taken before the trim")]
+    PartialHistory {
+        subscriber: String,
+        offset: u64,
+        oldest: u64,
+    },
     /// A backup's target is unusable (not empty, or not in an existing directory).
     #[error("backup refused: {0}")]
     BackupRefused(String),

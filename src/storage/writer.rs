@@ -264,12 +264,21 @@ impl Writer {
         }
     }
 
-    /// Applies the batch and makes it durable; a failure is kept for every later write.
+    /// Applies the batch and makes it durable; a failure is kept for every later write. That
+    /// includes a failed apply: sled applies a batch's inserts one by one (atomic only for
+    /// recovery), so after an error readers may already see part of it, and nothing written
+    /// after it could be trusted either.
     fn apply_durably(&mut self, batch: sled::Batch) -> Result<(), StorageError> {
-        self.db.apply_batch(batch)?;
-        let started = std::time::Instant::now();
-        let durable = self.make_durable();
-        metrics::histogram!(names::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+        let durable = self
+            .db
+            .apply_batch(batch)
+            .map_err(StorageError::from)
+            .and_then(|()| {
+                let started = std::time::Instant::now();
+                let durable = self.make_durable();
+                metrics::histogram!(names::FLUSH_SECONDS).record(started.elapsed().as_secs_f64());
+                durable
+            });
         if let Err(e) = &durable {
             let _ = self.failure.set(e.clone());
         }

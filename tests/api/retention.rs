@@ -193,3 +193,35 @@ fn stall_the_stats_subscriber(app: &TestApp) {
     let offset = trolley::storage::keys::subscriber(SalesStats::NAME);
     app.actors().store.fail_writes_putting(offset, usize::MAX);
 }
+
+#[tokio::test]
+async fn a_subscriber_that_would_start_on_a_trimmed_log_stops_the_server_from_starting() {
+    use trolley::actors::{bus::Projection, stats::SalesStats};
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let head = app.events_handled(&admin, 3, "p").await;
+    let r = app.trim(&admin, json!({ "before": head })).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    // The stats projection forgets how far it got, as a new projection would start: at 0.
+    let offset = trolley::storage::keys::subscriber(SalesStats::NAME);
+    let forget = trolley::storage::Unit::default().remove(offset);
+    app.actors().store.write(forget).await.expect("written");
+
+    let TestApp {
+        app: running,
+        data_dir,
+        config,
+        ..
+    } = app;
+    running.expect("app running").shutdown().await;
+    let refused = trolley::App::start(config)
+        .await
+        .err()
+        .map(|e| e.to_string());
+    let refused = refused.expect("the server refuses to start on a partial history");
+    assert!(
+        refused.contains("trimmed up to event") && refused.contains(SalesStats::NAME),
+        "{refused}"
+    );
+    drop(data_dir);
+}
