@@ -5,6 +5,13 @@
 //! (`db`, `conf`, `snap.*` renamed into place, `blobs/*`) may vanish with their contents, and
 //! `conf` and blobs are never synced at all. tests/power_cut.rs shows both: without this
 //! module a power cut loses every acknowledged write.
+//!
+//! sled's `snap.*` files: sled 0.34.7 writes a snapshot only while opening (its
+//! `snapshot_after_ops` is a no-op), `sync_all`s it itself before renaming it into place, and
+//! never syncs the directory; [`Durability::open`] syncs every `snap.*` file and the directory
+//! before the store takes its first write. A cut before that leaves either the old snapshot
+//! or the new one (both complete), or none, from which sled recovers by replaying its log:
+//! tests/power_cut.rs cuts power during start-up (`kill_during_start`, then a cut) for this.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
