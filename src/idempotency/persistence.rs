@@ -81,7 +81,8 @@ impl Records {
         };
         let by_time = keys::idempotency_by_time(record.created_at, &record_key);
         let unit = Unit::default()
-            .put(record_key, codec::encode(&record))
+            // Deflated: a cart's JSON view shrinks about tenfold, and it is kept for a day.
+            .put(record_key, codec::encode_compact(&record))
             .put(by_time, Vec::new())
             .remove(keys::idempotency_applied(user, key));
         self.store.write(unit).await?;

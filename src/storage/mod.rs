@@ -69,6 +69,11 @@ impl Store {
     pub(crate) fn writer_queue(&self) -> &mpsc::Sender<writer::Request> {
         &self.inner.tx
     }
+
+    /// How many bytes the value under `key` takes as stored (for tests of record sizes).
+    pub fn stored_len(&self, key: &[u8]) -> Result<Option<usize>, StorageError> {
+        Ok(self.inner.db.get(key)?.map(|v| v.len()))
+    }
 }
 
 pub fn now_millis() -> u64 {
