@@ -119,6 +119,7 @@ impl App {
             idle_timeout: config.idle_timeout,
             retention: config.retention(),
             backup_dir: config.backup_dir.clone(),
+            quotas: config.quotas(),
         };
         let actors = Actors::start(store.clone(), settings)
             .await

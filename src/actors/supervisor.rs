@@ -30,6 +30,8 @@ pub struct Settings {
     pub retention: crate::storage::retention::Policy,
     /// Where `POST /admin/backup` may write (`--backup-dir`); `None`: backups are off.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// What one account may make the server hold.
+    pub quotas: super::quotas::Quotas,
 }
 
 type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
@@ -150,7 +152,13 @@ impl Actors {
         let timeout = settings.call_timeout;
         let idle = settings.idle_timeout;
 
-        let user_proto = UserActor::new(store.clone(), settings.token_ttl);
+        let sessions = super::sessions::SessionCache::default();
+        let user_proto = UserActor::new(
+            store.clone(),
+            settings.token_ttl,
+            settings.quotas,
+            sessions.clone(),
+        );
         let users = supervise(&root, user_proto, timeout, idle).await?;
         let catalog = Catalog::default();
         let inventory_proto =
@@ -185,7 +193,7 @@ impl Actors {
             carts,
             store,
             settings,
-            sessions: Default::default(),
+            sessions,
             root,
         })))
     }

@@ -1,5 +1,7 @@
 //! Users: registration, login sessions and the `UserActor` that owns one user's record.
 
+use super::quotas::Quotas;
+use super::sessions::{self, SessionCache, TokenHash};
 use super::{Entity, Error};
 use crate::domain::{Millis, Password, Session, User, UserId, Username};
 use crate::storage::{codec, keys, StorageError, Store, Unit};
@@ -98,7 +100,7 @@ async fn dummy_hash() -> Result<String, Error> {
     Ok(DUMMY.get_or_init(|| h).clone())
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
+pub(crate) fn token_hash(token: &str) -> TokenHash {
     Blake2s256::digest(token.as_bytes()).into()
 }
 
@@ -171,18 +173,21 @@ pub async fn login(
     }
 }
 
-/// The session a bearer token stands for, if it exists and has not expired.
-pub fn authenticate(store: &Store, token: &str) -> Result<Session, Error> {
-    match store.get::<Session>(&keys::token(&token_hash(token)))? {
+/// The session a bearer token (by its hash) stands for, if it exists and has not expired.
+pub fn authenticate(store: &Store, token: &TokenHash) -> Result<Session, Error> {
+    match store.get::<Session>(&keys::token(token))? {
         Some(s) if !s.is_expired(store.now()) => Ok(s),
         _ => Err(Error::Unauthorized),
     }
 }
 
-pub async fn logout(store: &Store, token: &str) -> Result<(), Error> {
-    store
-        .write(Unit::default().remove(keys::token(&token_hash(token))))
-        .await?;
+/// Removes the session of `token` (by its hash) and its entry in the user's index.
+pub async fn logout(store: &Store, token: &TokenHash) -> Result<(), Error> {
+    let mut unit = Unit::default().remove(keys::token(token));
+    if let Some(session) = store.get::<Session>(&keys::token(token))? {
+        unit = unit.remove(keys::user_session(session.user_id, token));
+    }
+    store.write(unit).await?;
     Ok(())
 }
 
@@ -224,16 +229,25 @@ pub async fn ensure_admin(
     }
 }
 
-/// Owns one user's record.
+/// Owns one user's record, and serialises what the user's quotas count (logins, new carts).
 #[derive(Clone)]
 pub struct UserActor {
     store: Store,
     token_ttl: Duration,
+    /// The per-account bounds.
+    quotas: Quotas,
+    /// Where sessions a login revokes past the quota are forgotten.
+    sessions: SessionCache,
 }
 
 impl UserActor {
-    pub fn new(store: Store, token_ttl: Duration) -> Self {
-        Self { store, token_ttl }
+    pub fn new(store: Store, token_ttl: Duration, quotas: Quotas, sessions: SessionCache) -> Self {
+        Self {
+            store,
+            token_ttl,
+            quotas,
+            sessions,
+        }
     }
 }
 
@@ -245,6 +259,12 @@ pub enum UserMsg {
     Login {
         password: String,
         reply: RpcReplyPort<Result<LoginOk, Error>>,
+    },
+    /// Opens a cart for this user if the open-cart quota allows, with an `Idempotency-Key`'s
+    /// mark if given. Here, so that one user's creations are counted one at a time.
+    CreateCart {
+        mark: Option<crate::idempotency::Mark>,
+        reply: RpcReplyPort<Result<super::CartView, Error>>,
     },
     /// Grants admin rights if `password` is this user's password.
     MakeAdmin {
@@ -267,14 +287,31 @@ impl UserActor {
             is_admin: user.is_admin,
             expires_at,
         };
-        self.store
-            .write(Unit::default().put(keys::token(&token_hash(&token)), codec::encode(&session)))
-            .await?;
+        let hash = token_hash(&token);
+        let unit = Unit::default().put(keys::token(&hash), codec::encode(&session));
+        let max = self.quotas.sessions_per_user;
+        let (unit, revoked) = sessions::admit(&self.store, user.id, &hash, expires_at, max, unit)?;
+        self.store.write(unit).await?;
+        for hash in &revoked {
+            self.sessions.revoke(hash);
+        }
         Ok(LoginOk {
             token,
             user_id: user.id,
             expires_at,
         })
+    }
+
+    async fn create_cart(
+        &self,
+        user: &User,
+        mark: Option<crate::idempotency::Mark>,
+    ) -> Result<super::CartView, Error> {
+        let limit = self.quotas.open_carts_per_user;
+        if super::cart::open_carts_of(&self.store, user.id, limit as usize)? >= limit as usize {
+            return Err(Error::TooManyOpenCarts { limit });
+        }
+        super::cart::create_marked(&self.store, user.id, mark).await
     }
 
     async fn make_admin(&self, user: &mut User, password: String) -> Result<(), Error> {
@@ -317,6 +354,9 @@ impl Entity for UserActor {
             // Boxed: an idle actor's task keeps room for its largest pending future.
             UserMsg::Login { password, reply } => {
                 let _ = reply.send(Box::pin(self.login(user, password)).await);
+            }
+            UserMsg::CreateCart { mark, reply } => {
+                let _ = reply.send(Box::pin(self.create_cart(user, mark)).await);
             }
             UserMsg::MakeAdmin { password, reply } => {
                 let _ = reply.send(Box::pin(self.make_admin(user, password)).await);

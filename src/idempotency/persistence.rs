@@ -52,6 +52,12 @@ impl Records {
         Ok(self.store.get(&keys::idempotency(user, key))?)
     }
 
+    /// How many answers `user` has recorded, counting up to `up_to`.
+    pub fn recorded_count(&self, user: UserId, up_to: usize) -> Result<usize, Error> {
+        let (start, end) = keys::user_range(keys::IDEMPOTENCY, user);
+        Ok(self.store.keys_between(&start, &end, up_to)?.len())
+    }
+
     /// The mark of `user`'s `key`, if its work landed and no answer superseded the mark.
     pub fn applied(&self, user: UserId, key: &str) -> Result<Option<Applied>, Error> {
         Ok(self.store.get(&keys::idempotency_applied(user, key))?)
