@@ -81,11 +81,10 @@ impl App {
     async fn prepare(
         config: &Config,
         actors: &Actors,
-        store: &Store,
     ) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
         let admin = config.admin().map_err(actors::Error::from)?;
         if let Some((username, password)) = admin {
-            actors::user::ensure_admin(&actors.users, store, username, password).await?;
+            actors.ensure_admin(username, password).await?;
         }
         let resumed = actors
             .recover_checkouts()
@@ -124,7 +123,7 @@ impl App {
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;
-        let (listener, addr) = match Self::prepare(&config, &actors, &store).await {
+        let (listener, addr) = match Self::prepare(&config, &actors).await {
             Ok(ok) => ok,
             Err(e) => {
                 // Release the data dir (sled's lock) before reporting the failure.

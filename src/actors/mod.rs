@@ -23,6 +23,7 @@ pub mod follow;
 pub mod handle;
 pub mod inventory;
 pub mod order;
+pub mod passwords;
 pub mod quotas;
 pub mod reaper;
 pub mod restarts;

@@ -33,12 +33,17 @@ pub struct Sales {
 impl Actors {
     /// Creates a (non-admin) user.
     pub async fn register(&self, username: Username, password: &Password) -> Result<User, Error> {
-        user::register(&self.store, username, password, false).await
+        user::register(&self.store, &self.hasher, username, password, false).await
+    }
+
+    /// Makes sure the configured admin exists (see [`user::ensure_admin`]).
+    pub async fn ensure_admin(&self, username: Username, password: Password) -> Result<(), Error> {
+        user::ensure_admin(&self.users, &self.store, &self.hasher, username, password).await
     }
 
     /// Logs in; unknown users and wrong passwords are indistinguishable.
     pub async fn login(&self, username: &str, password: String) -> Result<LoginOk, Error> {
-        user::login(&self.users, &self.store, username, password).await
+        user::login(&self.users, &self.store, &self.hasher, username, password).await
     }
 
     /// Revokes the session of `token`.

@@ -143,6 +143,8 @@ pub struct System {
     pub settings: Settings,
     /// Sessions by bearer token, so most requests authenticate without reading the store.
     pub(super) sessions: super::sessions::SessionCache,
+    /// This app's password hashing (its own queue, not the process's).
+    pub(super) hasher: super::passwords::Hasher,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -153,11 +155,13 @@ impl Actors {
         let idle = settings.idle_timeout;
 
         let sessions = super::sessions::SessionCache::default();
+        let hasher = super::passwords::Hasher::default();
         let user_proto = UserActor::new(
             store.clone(),
             settings.token_ttl,
             settings.quotas,
             sessions.clone(),
+            hasher.clone(),
         );
         let users = supervise(&root, user_proto, timeout, idle).await?;
         let catalog = Catalog::default();
@@ -194,6 +198,7 @@ impl Actors {
             store,
             settings,
             sessions,
+            hasher,
             root,
         })))
     }

@@ -1,104 +1,15 @@
 //! Users: registration, login sessions and the `UserActor` that owns one user's record.
 
+use super::passwords::Hasher;
 use super::quotas::Quotas;
 use super::sessions::{self, SessionCache, TokenHash};
 use super::{Entity, Error};
 use crate::domain::{Millis, Password, Session, User, UserId, Username};
 use crate::storage::{codec, keys, StorageError, Store, Unit};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2s256, Digest};
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::sync::Semaphore;
-
-/// Hashes running at once. Each takes 19 MiB and a core for tens of milliseconds; more in
-/// parallel than the machine has cores only adds memory and latency.
-static HASH_PERMITS: Semaphore = Semaphore::const_new(4);
-/// Hashes running or waiting at most. Beyond it a request is refused at once (503 with
-/// `Retry-After`) instead of queueing behind work that would outlast its call timeout.
-const HASH_QUEUE: usize = 32;
-static HASH_QUEUED: AtomicUsize = AtomicUsize::new(0);
-
-/// A place in the hashing queue, given back on drop.
-struct Queued;
-
-impl Queued {
-    fn take() -> Option<Self> {
-        HASH_QUEUED
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < HASH_QUEUE).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Queued)
-    }
-}
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        HASH_QUEUED.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// argon2id with the OWASP minimum: 19 MiB, 2 iterations, parallelism 1.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Runs CPU-heavy hashing on the blocking pool, never on the async worker threads.
-async fn off_thread<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Error> {
-    let _queued = Queued::take().ok_or(Error::Overloaded("password hashing"))?;
-    let _permit = HASH_PERMITS
-        .acquire()
-        .await
-        .map_err(|_| Error::Unavailable("password hashing".into()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| Error::Unavailable("password hashing".into()))
-}
-
-pub async fn hash_password(password: &Password) -> Result<String, Error> {
-    let password = password.expose().to_owned();
-    off_thread(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await?
-    .map_err(|e| Error::Unavailable(format!("password hashing: {e}")))
-}
-
-pub async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
-    off_thread(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                argon2()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-}
-
-/// A hash to verify against when the username is unknown, so that answer takes as long as a
-/// wrong password does.
-async fn dummy_hash() -> Result<String, Error> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    if let Some(h) = DUMMY.get() {
-        return Ok(h.clone());
-    }
-    let pw = Password::parse("not-a-real-password".into())?;
-    let h = hash_password(&pw).await?;
-    Ok(DUMMY.get_or_init(|| h).clone())
-}
 
 pub(crate) fn token_hash(token: &str) -> TokenHash {
     Blake2s256::digest(token.as_bytes()).into()
@@ -116,11 +27,12 @@ pub struct LoginOk {
 /// Creates a user; the username index claim makes a concurrent duplicate fail.
 pub async fn register(
     store: &Store,
+    hasher: &Hasher,
     username: Username,
     password: &Password,
     is_admin: bool,
 ) -> Result<User, Error> {
-    let password_hash = hash_password(password).await?;
+    let password_hash = hasher.hash(password).await?;
     let user = User {
         id: UserId(store.next_id()?),
         username,
@@ -153,6 +65,7 @@ pub fn user_id_by_name(store: &Store, username: &Username) -> Result<Option<User
 pub async fn login(
     users: &super::Handle<UserActor>,
     store: &Store,
+    hasher: &Hasher,
     username: &str,
     password: String,
 ) -> Result<LoginOk, Error> {
@@ -167,7 +80,7 @@ pub async fn login(
                 .await?
         }
         None => {
-            verify_password(password, dummy_hash().await?).await?;
+            hasher.verify(password, hasher.dummy_hash().await?).await?;
             Err(Error::InvalidCredentials)
         }
     }
@@ -206,6 +119,7 @@ pub async fn grant_admin(store: &Store, user: &User) -> Result<User, Error> {
 pub async fn ensure_admin(
     users: &super::Handle<UserActor>,
     store: &Store,
+    hasher: &Hasher,
     username: Username,
     password: Password,
 ) -> Result<(), Error> {
@@ -218,13 +132,15 @@ pub async fn ensure_admin(
             })
             .await?;
     }
-    match register(store, username.clone(), &password, true).await {
+    match register(store, hasher, username.clone(), &password, true).await {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "created admin user");
             Ok(())
         }
         // Registered by someone else in the meantime: retry as an existing user.
-        Err(Error::UsernameTaken) => Box::pin(ensure_admin(users, store, username, password)).await,
+        Err(Error::UsernameTaken) => {
+            Box::pin(ensure_admin(users, store, hasher, username, password)).await
+        }
         Err(e) => Err(e),
     }
 }
@@ -238,15 +154,24 @@ pub struct UserActor {
     quotas: Quotas,
     /// Where sessions a login revokes past the quota are forgotten.
     sessions: SessionCache,
+    /// This app's password hashing.
+    hasher: Hasher,
 }
 
 impl UserActor {
-    pub fn new(store: Store, token_ttl: Duration, quotas: Quotas, sessions: SessionCache) -> Self {
+    pub fn new(
+        store: Store,
+        token_ttl: Duration,
+        quotas: Quotas,
+        sessions: SessionCache,
+        hasher: Hasher,
+    ) -> Self {
         Self {
             store,
             token_ttl,
             quotas,
             sessions,
+            hasher,
         }
     }
 }
@@ -275,7 +200,11 @@ pub enum UserMsg {
 
 impl UserActor {
     async fn login(&self, user: &User, password: String) -> Result<LoginOk, Error> {
-        if !verify_password(password, user.password_hash.clone()).await? {
+        if !self
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await?
+        {
             return Err(Error::InvalidCredentials);
         }
         let mut raw = [0u8; 32];
@@ -318,7 +247,11 @@ impl UserActor {
         if user.is_admin {
             return Ok(());
         }
-        if !verify_password(password, user.password_hash.clone()).await? {
+        if !self
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await?
+        {
             tracing::warn!(user_id = %user.id, "configured admin password does not match the existing user; not granting admin");
             return Err(Error::InvalidCredentials);
         }
