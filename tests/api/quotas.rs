@@ -230,3 +230,23 @@ async fn a_user_at_the_idempotency_key_limit_gets_409_and_replays_still_work() {
     .await;
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn an_expired_session_leaves_nothing_in_its_user_index() {
+    let app = spawn_app().await;
+    let (user, _) = app.signup("eve").await;
+    let (start, end) = keys::user_range(keys::USER_SESSIONS, UserId(user));
+    let indexed = || {
+        app.actors()
+            .store
+            .keys_between(&start, &end, 10)
+            .unwrap()
+            .len()
+    };
+    assert_eq!(indexed(), 1);
+    app.advance_clock(std::time::Duration::from_secs(25 * 3600));
+    eventually(PATIENCE, "the session purge", || async {
+        (indexed() == 0).then_some(())
+    })
+    .await;
+}
