@@ -96,10 +96,13 @@ impl SessionCache {
 #[derive(Serialize, Deserialize)]
 struct Indexed {
     expires_at: Millis,
-    /// Increasing with each login, so the oldest session is the lowest even within a
-    /// millisecond.
+    /// Increasing with each login in this process: tells apart sessions that expire in the
+    /// same millisecond (a restart takes longer than one).
     order: u64,
 }
+
+/// The next [`Indexed::order`]. (Not an id from the store: those are the ids clients see.)
+static LOGINS: AtomicU64 = AtomicU64::new(0);
 
 /// Indexes a new session of `user` in `unit`, and removes from it the sessions the quota no
 /// longer allows: the expired ones, and the oldest live ones so that with the new one at most
@@ -124,7 +127,7 @@ pub fn admit(
         if entry.expires_at <= now {
             dropped.push(hash);
         } else {
-            live.push((entry.order, hash));
+            live.push(((entry.expires_at, entry.order), hash));
         }
     }
     live.sort_unstable();
@@ -137,7 +140,7 @@ pub fn admit(
     }
     let entry = Indexed {
         expires_at,
-        order: store.next_id()?,
+        order: LOGINS.fetch_add(1, Ordering::Relaxed),
     };
     let unit = unit.put(keys::user_session(user, token), codec::encode(&entry));
     Ok((unit, dropped))

@@ -1,4 +1,6 @@
-//! Users: registration, login sessions and the `UserActor` that owns one user's record.
+//! Users: registration, login sessions (at most `--max-sessions` each: a login past it revokes
+//! the oldest), opening carts within the open-cart quota, and the `UserActor` that owns one
+//! user's record and serialises what those quotas count.
 
 use super::passwords::Hasher;
 use super::quotas::Quotas;
