@@ -47,6 +47,7 @@ fn bench(c: &mut Criterion) {
             idle_timeout: Duration::from_secs(3600),
             retention: Default::default(),
             backup_dir: None,
+            quotas: Default::default(),
         };
         let actors = Actors::start(store.clone(), settings).await.unwrap();
         let product = inventory::create(

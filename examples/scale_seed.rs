@@ -24,6 +24,7 @@ async fn main() {
     let password = "scale-password";
     let owner = user::register(
         &store,
+        &trolley::actors::passwords::Hasher::default(),
         Username::parse("scale-user").unwrap(),
         &Password::parse(password.into()).unwrap(),
         false,

@@ -29,6 +29,8 @@ cargo build --release --quiet --bin trolley --example bench_seed --example bare_
 export BENCH_DIR=$(mktemp -d)
 export BENCH_SCRIPTS=$PWD/scripts/bench
 export TROLLEY_ADMIN_USERNAME=bench-admin TROLLEY_ADMIN_PASSWORD=bench-admin-password
+# The seed registers every user from this one address.
+export TROLLEY_MAX_REGISTRATIONS_PER_MINUTE=1000000
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 PORT=$(free_port) BARE_PORT=$(free_port)
 BASE=http://127.0.0.1:$PORT BARE=http://127.0.0.1:$BARE_PORT

@@ -47,7 +47,8 @@ pub async fn create_user(
     let username = Username::parse(username).map_err(|e| AdminError::Invalid(e.to_string()))?;
     let password = Password::parse(password).map_err(|e| AdminError::Invalid(e.to_string()))?;
     let store = open(dir)?;
-    let result = user::register(&store, username, &password, is_admin).await;
+    let hasher = crate::actors::passwords::Hasher::default();
+    let result = user::register(&store, &hasher, username, &password, is_admin).await;
     store.close().await?;
     match result {
         Ok(u) => Ok(u.id),

@@ -1,5 +1,6 @@
 //! Settings, each a CLI flag and an environment variable with a default.
 
+use crate::actors::quotas::Quotas;
 use crate::domain::{Password, Username, ValidationError};
 use clap::Parser;
 use std::net::SocketAddr;
@@ -68,6 +69,24 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_BACKUP_DIR")]
     pub backup_dir: Option<PathBuf>,
 
+    /// Open carts one user may have at once (beyond it: 409 `too_many_open_carts`).
+    #[arg(long, env = "TROLLEY_MAX_OPEN_CARTS", default_value_t = Quotas::DEFAULT.open_carts_per_user, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_open_carts: u32,
+
+    /// `Idempotency-Key` answers one user may have stored, each kept 24 h (beyond it: 409
+    /// `too_many_idempotency_keys`).
+    #[arg(long, env = "TROLLEY_MAX_IDEMPOTENCY_KEYS", default_value_t = Quotas::DEFAULT.idempotency_keys_per_user, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_idempotency_keys: u32,
+
+    /// Live sessions one user may have; a login beyond it revokes that user's oldest session.
+    #[arg(long, env = "TROLLEY_MAX_SESSIONS", default_value_t = Quotas::DEFAULT.sessions_per_user, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_sessions: u32,
+
+    /// Registrations one client address may make per minute (beyond it: 429
+    /// `too_many_registrations` with `Retry-After`).
+    #[arg(long, env = "TROLLEY_MAX_REGISTRATIONS_PER_MINUTE", default_value_t = Quotas::DEFAULT.registrations_per_address, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_registrations_per_minute: u32,
+
     /// sled page cache size in bytes.
     #[arg(long, env = "TROLLEY_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,
@@ -89,6 +108,16 @@ impl Config {
         crate::storage::retention::Policy {
             max_age: self.events_retain,
             max_events: self.events_retain_count,
+        }
+    }
+
+    /// The per-account bounds these settings ask for.
+    pub fn quotas(&self) -> Quotas {
+        Quotas {
+            open_carts_per_user: self.max_open_carts,
+            idempotency_keys_per_user: self.max_idempotency_keys,
+            sessions_per_user: self.max_sessions,
+            registrations_per_address: self.max_registrations_per_minute,
         }
     }
 
@@ -116,6 +145,14 @@ mod tests {
         assert_eq!(c.data_dir, PathBuf::from("./data"));
         assert_eq!(c.token_ttl, Duration::from_secs(24 * 3600));
         assert_eq!(c.hold_ttl, Duration::from_secs(30 * 60));
+        assert_eq!(c.quotas(), Quotas::DEFAULT);
+    }
+
+    #[test]
+    fn a_quota_of_zero_is_refused() {
+        assert!(Config::try_parse_from(["trolley", "--max-sessions", "0"]).is_err());
+        let c = Config::try_parse_from(["trolley", "--max-open-carts", "3"]).unwrap();
+        assert_eq!(c.quotas().open_carts_per_user, 3);
     }
 
     #[test]

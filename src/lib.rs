@@ -81,11 +81,10 @@ impl App {
     async fn prepare(
         config: &Config,
         actors: &Actors,
-        store: &Store,
     ) -> Result<(tokio::net::TcpListener, SocketAddr), StartError> {
         let admin = config.admin().map_err(actors::Error::from)?;
         if let Some((username, password)) = admin {
-            actors::user::ensure_admin(&actors.users, store, username, password).await?;
+            actors.ensure_admin(username, password).await?;
         }
         let resumed = actors
             .recover_checkouts()
@@ -119,11 +118,12 @@ impl App {
             idle_timeout: config.idle_timeout,
             retention: config.retention(),
             backup_dir: config.backup_dir.clone(),
+            quotas: config.quotas(),
         };
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;
-        let (listener, addr) = match Self::prepare(&config, &actors, &store).await {
+        let (listener, addr) = match Self::prepare(&config, &actors).await {
             Ok(ok) => ok,
             Err(e) => {
                 // Release the data dir (sled's lock) before reporting the failure.

@@ -19,6 +19,7 @@ async fn start() -> (tempfile::TempDir, Actors) {
         idle_timeout: Duration::from_secs(3600),
         retention: Default::default(),
         backup_dir: None,
+        quotas: Default::default(),
     };
     (dir, Actors::start(store, settings).await.unwrap())
 }

@@ -51,6 +51,12 @@ impl Server {
             .env("TROLLEY_ADMIN_USERNAME", ADMIN)
             .env("TROLLEY_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("RUST_LOG", "warn,trolley=info")
+            // Durability is tested here, not the per-account bounds (tests/api/quotas.rs): the
+            // workload registers from one address and shops hard as few users.
+            .env("TROLLEY_MAX_REGISTRATIONS_PER_MINUTE", "1000000")
+            .env("TROLLEY_MAX_OPEN_CARTS", "1000000")
+            .env("TROLLEY_MAX_IDEMPOTENCY_KEYS", "1000000")
+            .env("TROLLEY_MAX_SESSIONS", "1000000")
             .stdout(Stdio::null());
         cmd
     }

@@ -483,7 +483,9 @@ async fn passivation_returns_memory_and_state_survives_it() {
     let data = tempfile::tempdir().unwrap();
     // The idle timeout must outlast the whole touch phase below, or the first carts passivate
     // before the last are touched: that phase takes ~3 s here, over 10 s on a loaded machine.
-    let server = Server::start_with(data.path(), &["--idle-timeout", "40s"]).await;
+    // One user makes every cart: lift the open-cart bound.
+    let args = ["--idle-timeout", "40s", "--max-open-carts", "1000000"];
+    let server = Server::start_with(data.path(), &args).await;
     let c = Client::new(&server.base);
     c.post(
         "/register",

@@ -23,6 +23,8 @@ pub mod follow;
 pub mod handle;
 pub mod inventory;
 pub mod order;
+pub mod passwords;
+pub mod quotas;
 pub mod reaper;
 pub mod restarts;
 pub mod service;
@@ -69,6 +71,9 @@ pub enum Error {
     CartClosed(CartStatus),
     #[error("the cart is empty")]
     CartEmpty,
+    /// The user has as many open carts as the quota allows.
+    #[error("you have {limit} open carts, the most allowed; check out or abandon one first")]
+    TooManyOpenCarts { limit: u32 },
     /// Another attempt of the same `Idempotency-Key` got its work into the store first.
     #[error("another request with this Idempotency-Key did the work")]
     KeyInUse,

@@ -79,7 +79,12 @@ impl HoldReaper {
         let mut unit = Unit::default();
         for key in &slice {
             match self.store.get::<Session>(key) {
-                Ok(Some(s)) if s.is_expired(now) => unit = unit.remove(key.clone()),
+                Ok(Some(s)) if s.is_expired(now) => {
+                    unit = unit.remove(key.clone());
+                    if let Some(hash) = keys::token_hash_at_end(key) {
+                        unit = unit.remove(keys::user_session(s.user_id, &hash));
+                    }
+                }
                 // Live, or logged out meanwhile.
                 Ok(_) => {}
                 // Left for a person to look at rather than deleted unread.

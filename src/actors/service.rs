@@ -9,7 +9,7 @@
 use super::bus::{self, Projection};
 use super::stats::{self, ProductStats, SalesStats};
 use super::user::LoginOk;
-use super::{cart, inventory, order, user, Actors, CartView, Error, ProductView};
+use super::{inventory, order, user, Actors, CartView, Error, ProductView};
 use crate::domain::event::EventRecord;
 use crate::domain::{
     Order, OrderId, Password, PriceCents, Product, ProductId, ProductName, Session, Stock, User,
@@ -33,38 +33,48 @@ pub struct Sales {
 impl Actors {
     /// Creates a (non-admin) user.
     pub async fn register(&self, username: Username, password: &Password) -> Result<User, Error> {
-        user::register(&self.store, username, password, false).await
+        user::register(&self.store, &self.hasher, username, password, false).await
+    }
+
+    /// Makes sure the configured admin exists (see [`user::ensure_admin`]).
+    pub async fn ensure_admin(&self, username: Username, password: Password) -> Result<(), Error> {
+        user::ensure_admin(&self.users, &self.store, &self.hasher, username, password).await
     }
 
     /// Logs in; unknown users and wrong passwords are indistinguishable.
     pub async fn login(&self, username: &str, password: String) -> Result<LoginOk, Error> {
-        user::login(&self.users, &self.store, username, password).await
+        user::login(&self.users, &self.store, &self.hasher, username, password).await
     }
 
     /// Revokes the session of `token`.
     pub async fn logout(&self, token: &str) -> Result<(), Error> {
-        let removed = user::logout(&self.store, token).await;
+        let hash = user::token_hash(token);
+        let removed = user::logout(&self.store, &hash).await;
         // Even if the removal's outcome is unknown: the next use reads the store.
-        self.sessions.revoke(token);
+        self.sessions.revoke(&hash);
         removed
     }
 
     /// The live session a bearer token stands for: from the session cache, or the store.
     pub fn authenticate(&self, token: &str) -> Result<Session, Error> {
-        match self.sessions.get(token, self.store.now()) {
+        let hash = user::token_hash(token);
+        match self.sessions.get(&hash, self.store.now()) {
             Ok(Some(session)) => Ok(session),
             Ok(None) => Err(Error::Unauthorized),
             Err(miss) => {
-                let session = user::authenticate(&self.store, token)?;
-                self.sessions.fill(token, session.clone(), miss);
+                let session = user::authenticate(&self.store, &hash)?;
+                self.sessions.fill(hash, session.clone(), miss);
                 Ok(session)
             }
         }
     }
 
-    /// Creates an empty open cart for `user`, with an `Idempotency-Key`'s mark if given.
+    /// Creates an empty open cart for `user` (within the open-cart quota), with an
+    /// `Idempotency-Key`'s mark if given.
     pub async fn create_cart(&self, user: UserId, mark: Option<Mark>) -> Result<CartView, Error> {
-        cart::create_marked(&self.store, user, mark).await
+        self.users
+            .call(user.0, |reply| super::UserMsg::CreateCart { mark, reply })
+            .await?
     }
 
     /// Creates a product, with an `Idempotency-Key`'s mark if given.

@@ -30,6 +30,8 @@ pub struct Settings {
     pub retention: crate::storage::retention::Policy,
     /// Where `POST /admin/backup` may write (`--backup-dir`); `None`: backups are off.
     pub backup_dir: Option<std::path::PathBuf>,
+    /// What one account may make the server hold.
+    pub quotas: super::quotas::Quotas,
 }
 
 type RestartFuture = Pin<Box<dyn Future<Output = Result<ActorCell, SpawnErr>> + Send>>;
@@ -141,6 +143,8 @@ pub struct System {
     pub settings: Settings,
     /// Sessions by bearer token, so most requests authenticate without reading the store.
     pub(super) sessions: super::sessions::SessionCache,
+    /// This app's password hashing (its own queue, not the process's).
+    pub(super) hasher: super::passwords::Hasher,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -150,7 +154,15 @@ impl Actors {
         let timeout = settings.call_timeout;
         let idle = settings.idle_timeout;
 
-        let user_proto = UserActor::new(store.clone(), settings.token_ttl);
+        let sessions = super::sessions::SessionCache::default();
+        let hasher = super::passwords::Hasher::default();
+        let user_proto = UserActor::new(
+            store.clone(),
+            settings.token_ttl,
+            settings.quotas,
+            sessions.clone(),
+            hasher.clone(),
+        );
         let users = supervise(&root, user_proto, timeout, idle).await?;
         let catalog = Catalog::default();
         let inventory_proto =
@@ -185,7 +197,8 @@ impl Actors {
             carts,
             store,
             settings,
-            sessions: Default::default(),
+            sessions,
+            hasher,
             root,
         })))
     }

@@ -1,104 +1,19 @@
-//! Users: registration, login sessions and the `UserActor` that owns one user's record.
+//! Users: registration, login sessions (at most `--max-sessions` each: a login past it revokes
+//! the oldest), opening carts within the open-cart quota, and the `UserActor` that owns one
+//! user's record and serialises what those quotas count.
 
+use super::passwords::Hasher;
+use super::quotas::Quotas;
+use super::sessions::{self, SessionCache, TokenHash};
 use super::{Entity, Error};
 use crate::domain::{Millis, Password, Session, User, UserId, Username};
 use crate::storage::{codec, keys, StorageError, Store, Unit};
 use argon2::password_hash::rand_core::{OsRng, RngCore};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
 use blake2::{Blake2s256, Digest};
 use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 use std::time::Duration;
-use tokio::sync::Semaphore;
 
-/// Hashes running at once. Each takes 19 MiB and a core for tens of milliseconds; more in
-/// parallel than the machine has cores only adds memory and latency.
-static HASH_PERMITS: Semaphore = Semaphore::const_new(4);
-/// Hashes running or waiting at most. Beyond it a request is refused at once (503 with
-/// `Retry-After`) instead of queueing behind work that would outlast its call timeout.
-const HASH_QUEUE: usize = 32;
-static HASH_QUEUED: AtomicUsize = AtomicUsize::new(0);
-
-/// A place in the hashing queue, given back on drop.
-struct Queued;
-
-impl Queued {
-    fn take() -> Option<Self> {
-        HASH_QUEUED
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < HASH_QUEUE).then_some(n + 1)
-            })
-            .ok()
-            .map(|_| Queued)
-    }
-}
-
-impl Drop for Queued {
-    fn drop(&mut self) {
-        HASH_QUEUED.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-/// argon2id with the OWASP minimum: 19 MiB, 2 iterations, parallelism 1.
-fn argon2() -> Argon2<'static> {
-    let params = Params::new(19 * 1024, 2, 1, None).expect("constant argon2 parameters are valid");
-    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
-}
-
-/// Runs CPU-heavy hashing on the blocking pool, never on the async worker threads.
-async fn off_thread<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, Error> {
-    let _queued = Queued::take().ok_or(Error::Overloaded("password hashing"))?;
-    let _permit = HASH_PERMITS
-        .acquire()
-        .await
-        .map_err(|_| Error::Unavailable("password hashing".into()))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|_| Error::Unavailable("password hashing".into()))
-}
-
-pub async fn hash_password(password: &Password) -> Result<String, Error> {
-    let password = password.expose().to_owned();
-    off_thread(move || {
-        let salt = SaltString::generate(&mut OsRng);
-        argon2()
-            .hash_password(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-    })
-    .await?
-    .map_err(|e| Error::Unavailable(format!("password hashing: {e}")))
-}
-
-pub async fn verify_password(password: String, hash: String) -> Result<bool, Error> {
-    off_thread(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                argon2()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-}
-
-/// A hash to verify against when the username is unknown, so that answer takes as long as a
-/// wrong password does.
-async fn dummy_hash() -> Result<String, Error> {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    if let Some(h) = DUMMY.get() {
-        return Ok(h.clone());
-    }
-    let pw = Password::parse("not-a-real-password".into())?;
-    let h = hash_password(&pw).await?;
-    Ok(DUMMY.get_or_init(|| h).clone())
-}
-
-fn token_hash(token: &str) -> [u8; 32] {
+pub(crate) fn token_hash(token: &str) -> TokenHash {
     Blake2s256::digest(token.as_bytes()).into()
 }
 
@@ -114,11 +29,12 @@ pub struct LoginOk {
 /// Creates a user; the username index claim makes a concurrent duplicate fail.
 pub async fn register(
     store: &Store,
+    hasher: &Hasher,
     username: Username,
     password: &Password,
     is_admin: bool,
 ) -> Result<User, Error> {
-    let password_hash = hash_password(password).await?;
+    let password_hash = hasher.hash(password).await?;
     let user = User {
         id: UserId(store.next_id()?),
         username,
@@ -151,6 +67,7 @@ pub fn user_id_by_name(store: &Store, username: &Username) -> Result<Option<User
 pub async fn login(
     users: &super::Handle<UserActor>,
     store: &Store,
+    hasher: &Hasher,
     username: &str,
     password: String,
 ) -> Result<LoginOk, Error> {
@@ -165,24 +82,27 @@ pub async fn login(
                 .await?
         }
         None => {
-            verify_password(password, dummy_hash().await?).await?;
+            hasher.verify(password, hasher.dummy_hash().await?).await?;
             Err(Error::InvalidCredentials)
         }
     }
 }
 
-/// The session a bearer token stands for, if it exists and has not expired.
-pub fn authenticate(store: &Store, token: &str) -> Result<Session, Error> {
-    match store.get::<Session>(&keys::token(&token_hash(token)))? {
+/// The session a bearer token (by its hash) stands for, if it exists and has not expired.
+pub fn authenticate(store: &Store, token: &TokenHash) -> Result<Session, Error> {
+    match store.get::<Session>(&keys::token(token))? {
         Some(s) if !s.is_expired(store.now()) => Ok(s),
         _ => Err(Error::Unauthorized),
     }
 }
 
-pub async fn logout(store: &Store, token: &str) -> Result<(), Error> {
-    store
-        .write(Unit::default().remove(keys::token(&token_hash(token))))
-        .await?;
+/// Removes the session of `token` (by its hash) and its entry in the user's index.
+pub async fn logout(store: &Store, token: &TokenHash) -> Result<(), Error> {
+    let mut unit = Unit::default().remove(keys::token(token));
+    if let Some(session) = store.get::<Session>(&keys::token(token))? {
+        unit = unit.remove(keys::user_session(session.user_id, token));
+    }
+    store.write(unit).await?;
     Ok(())
 }
 
@@ -201,6 +121,7 @@ pub async fn grant_admin(store: &Store, user: &User) -> Result<User, Error> {
 pub async fn ensure_admin(
     users: &super::Handle<UserActor>,
     store: &Store,
+    hasher: &Hasher,
     username: Username,
     password: Password,
 ) -> Result<(), Error> {
@@ -213,27 +134,47 @@ pub async fn ensure_admin(
             })
             .await?;
     }
-    match register(store, username.clone(), &password, true).await {
+    match register(store, hasher, username.clone(), &password, true).await {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "created admin user");
             Ok(())
         }
         // Registered by someone else in the meantime: retry as an existing user.
-        Err(Error::UsernameTaken) => Box::pin(ensure_admin(users, store, username, password)).await,
+        Err(Error::UsernameTaken) => {
+            Box::pin(ensure_admin(users, store, hasher, username, password)).await
+        }
         Err(e) => Err(e),
     }
 }
 
-/// Owns one user's record.
+/// Owns one user's record, and serialises what the user's quotas count (logins, new carts).
 #[derive(Clone)]
 pub struct UserActor {
     store: Store,
     token_ttl: Duration,
+    /// The per-account bounds.
+    quotas: Quotas,
+    /// Where sessions a login revokes past the quota are forgotten.
+    sessions: SessionCache,
+    /// This app's password hashing.
+    hasher: Hasher,
 }
 
 impl UserActor {
-    pub fn new(store: Store, token_ttl: Duration) -> Self {
-        Self { store, token_ttl }
+    pub fn new(
+        store: Store,
+        token_ttl: Duration,
+        quotas: Quotas,
+        sessions: SessionCache,
+        hasher: Hasher,
+    ) -> Self {
+        Self {
+            store,
+            token_ttl,
+            quotas,
+            sessions,
+            hasher,
+        }
     }
 }
 
@@ -246,6 +187,12 @@ pub enum UserMsg {
         password: String,
         reply: RpcReplyPort<Result<LoginOk, Error>>,
     },
+    /// Opens a cart for this user if the open-cart quota allows, with an `Idempotency-Key`'s
+    /// mark if given. Here, so that one user's creations are counted one at a time.
+    CreateCart {
+        mark: Option<crate::idempotency::Mark>,
+        reply: RpcReplyPort<Result<super::CartView, Error>>,
+    },
     /// Grants admin rights if `password` is this user's password.
     MakeAdmin {
         password: String,
@@ -255,7 +202,11 @@ pub enum UserMsg {
 
 impl UserActor {
     async fn login(&self, user: &User, password: String) -> Result<LoginOk, Error> {
-        if !verify_password(password, user.password_hash.clone()).await? {
+        if !self
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await?
+        {
             return Err(Error::InvalidCredentials);
         }
         let mut raw = [0u8; 32];
@@ -267,9 +218,14 @@ impl UserActor {
             is_admin: user.is_admin,
             expires_at,
         };
-        self.store
-            .write(Unit::default().put(keys::token(&token_hash(&token)), codec::encode(&session)))
-            .await?;
+        let hash = token_hash(&token);
+        let unit = Unit::default().put(keys::token(&hash), codec::encode(&session));
+        let max = self.quotas.sessions_per_user;
+        let (unit, revoked) = sessions::admit(&self.store, user.id, &hash, expires_at, max, unit)?;
+        self.store.write(unit).await?;
+        for hash in &revoked {
+            self.sessions.revoke(hash);
+        }
         Ok(LoginOk {
             token,
             user_id: user.id,
@@ -277,11 +233,27 @@ impl UserActor {
         })
     }
 
+    async fn create_cart(
+        &self,
+        user: &User,
+        mark: Option<crate::idempotency::Mark>,
+    ) -> Result<super::CartView, Error> {
+        let limit = self.quotas.open_carts_per_user;
+        if super::cart::open_carts_of(&self.store, user.id, limit as usize)? >= limit as usize {
+            return Err(Error::TooManyOpenCarts { limit });
+        }
+        super::cart::create_marked(&self.store, user.id, mark).await
+    }
+
     async fn make_admin(&self, user: &mut User, password: String) -> Result<(), Error> {
         if user.is_admin {
             return Ok(());
         }
-        if !verify_password(password, user.password_hash.clone()).await? {
+        if !self
+            .hasher
+            .verify(password, user.password_hash.clone())
+            .await?
+        {
             tracing::warn!(user_id = %user.id, "configured admin password does not match the existing user; not granting admin");
             return Err(Error::InvalidCredentials);
         }
@@ -317,6 +289,9 @@ impl Entity for UserActor {
             // Boxed: an idle actor's task keeps room for its largest pending future.
             UserMsg::Login { password, reply } => {
                 let _ = reply.send(Box::pin(self.login(user, password)).await);
+            }
+            UserMsg::CreateCart { mark, reply } => {
+                let _ = reply.send(Box::pin(self.create_cart(user, mark)).await);
             }
             UserMsg::MakeAdmin { password, reply } => {
                 let _ = reply.send(Box::pin(self.make_admin(user, password)).await);

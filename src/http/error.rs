@@ -47,14 +47,35 @@ impl ApiError {
         }
     }
 
-    pub fn rate_limited(retry_after: u64) -> Self {
+    /// A 429 with `Retry-After`: too many `what` in the limiter's window.
+    fn too_many(code: &'static str, what: &str, retry_after: u64) -> Self {
         let mut e = Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many failed logins; retry in {retry_after} s"),
+            code,
+            format!("too many {what}; retry in {retry_after} s"),
         );
         e.retry_after = Some(retry_after);
         e
+    }
+
+    pub fn rate_limited(retry_after: u64) -> Self {
+        Self::too_many("rate_limited", "failed logins", retry_after)
+    }
+
+    /// One client address registered as many users as it may this minute.
+    pub fn too_many_registrations(retry_after: u64) -> Self {
+        let what = "registrations from this address";
+        Self::too_many("too_many_registrations", what, retry_after)
+    }
+
+    /// The user has as many `Idempotency-Key` answers stored as the quota allows.
+    pub fn too_many_idempotency_keys(limit: u32) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "too_many_idempotency_keys",
+            format!("you have {limit} Idempotency-Key answers stored, the most allowed; each is kept 24 h: send this request without a key or retry later"),
+        )
+        .with("limit", json!(limit))
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -162,6 +183,7 @@ impl From<Error> for ApiError {
             | Error::InsufficientStock { .. }
             | Error::CartClosed(_)
             | Error::CartEmpty
+            | Error::TooManyOpenCarts { .. }
             | Error::KeyInUse
             | Error::CheckoutInProgress(_)
             | Error::EventsStillNeeded { .. }
@@ -205,6 +227,9 @@ fn conflict(e: Error) -> ApiError {
             format!("the cart is {} and can no longer change", json!(status)),
         ),
         Error::CartEmpty => conflict("cart_empty", e.to_string()),
+        Error::TooManyOpenCarts { limit } => {
+            conflict("too_many_open_carts", e.to_string()).with("limit", json!(limit))
+        }
         Error::KeyInUse => conflict(
             KEY_IN_PROGRESS,
             "another request with this Idempotency-Key is doing or did the work; retry to get its answer".into(),

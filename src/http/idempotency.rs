@@ -62,15 +62,29 @@ pub struct Locks {
     running: Arc<Mutex<HashMap<Slot, watch::Receiver<bool>>>>,
     /// How long a retry waits for the attempt in progress before answering 409.
     wait: Duration,
+    /// How many answers one user may have recorded (`--max-idempotency-keys`).
+    max_per_user: u32,
 }
 
 impl Locks {
-    /// `wait`: how long a retry waits for an attempt in progress (a few call timeouts).
-    pub fn new(wait: Duration) -> Self {
+    /// `wait`: how long a retry waits for an attempt in progress (a few call timeouts);
+    /// `max_per_user`: the answers one user may have recorded.
+    pub fn new(wait: Duration, max_per_user: u32) -> Self {
         Self {
             running: Default::default(),
             wait,
+            max_per_user,
         }
+    }
+
+    /// How many other attempts of `user`'s keys are running beside `slot`'s.
+    fn others_running(&self, slot: &Slot) -> usize {
+        let running = match self.running.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let mine = running.keys().filter(|(user, _)| *user == slot.0).count();
+        mine.saturating_sub(1)
     }
 
     /// Registers an attempt for `slot`, or returns the one already running.
@@ -218,7 +232,10 @@ impl Idem {
                     return Err(ApiError::idempotency_key_reused().into())
                 }
                 Some(a) => Box::pin(replay(a.resource)),
-                None => Box::pin(work(Some(keyed.mark()))),
+                None => {
+                    keyed.ensure_room(&self.locks)?;
+                    Box::pin(work(Some(keyed.mark())))
+                }
             };
         let task = tokio::spawn(async move {
             let answer = keyed.record(outcome.await).await;
@@ -288,6 +305,19 @@ impl Keyed {
             }
             Some(first) => Ok(Some(replay_record(&first))),
         }
+    }
+
+    /// Refuses a new key of a user who has as many answers recorded as allowed. Attempts
+    /// running beside this one count too, read before the records (an attempt records before
+    /// it unregisters), so two new keys racing for the last place cannot both take it.
+    fn ensure_room(&self, locks: &Locks) -> Result<(), ApiError> {
+        let max = locks.max_per_user;
+        let running = locks.others_running(&(self.user, self.key.clone()));
+        let recorded = self.records.recorded_count(self.user, max as usize)?;
+        if running + recorded >= max as usize {
+            return Err(ApiError::too_many_idempotency_keys(max));
+        }
+        Ok(())
     }
 
     /// This attempt's mark, to go into the unit of its work.

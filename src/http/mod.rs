@@ -32,7 +32,10 @@ use warp::{Filter, Reply};
 /// Every route, with errors recovered into the contract's shape and a tracing span per request.
 pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     // A retry waits for the attempt in progress about as long as that attempt can take.
-    let locks = idempotency::Locks::new(actors.settings.call_timeout * 3);
+    let locks = idempotency::Locks::new(
+        actors.settings.call_timeout * 3,
+        actors.settings.quotas.idempotency_keys_per_user,
+    );
     // Each resource's filter is boxed: one dynamic call per route group keeps the composed
     // type small enough for the compiler (and compile times short).
     let api = users::routes(actors.clone(), ratelimit::LoginLimiter::default())

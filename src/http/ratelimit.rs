@@ -13,6 +13,10 @@
 //!   guessing spread over many addresses. It can delay the owner for one window at most; it
 //!   never locks an account beyond the window.
 //!
+//! Registrations are counted by the same limiter, per client address ([`LoginKeys::registration`],
+//! `--max-registrations-per-minute`): every registration that passes validation takes a slot,
+//! and none is given back.
+//!
 //! Memory stays bounded: keys are stored as 16-byte hashes (never the raw username), and
 //! windows that have ended are swept out once per window.
 
@@ -70,6 +74,13 @@ impl LoginKeys {
             keys.push((hash(&["addr", &ip]), PER_ADDRESS));
         }
         Self(keys)
+    }
+
+    /// The key a registration from `addr` counts against, `limit` per window. A request
+    /// without a known address (an in-process test) is not counted.
+    pub fn registration(addr: Option<IpAddr>, limit: u32) -> Self {
+        let keys = addr.map(|ip| (hash(&["register", &ip.to_string()]), limit));
+        Self(keys.into_iter().collect())
     }
 }
 
@@ -199,6 +210,21 @@ mod tests {
             assert!(l.try_acquire(&keys).is_ok());
             l.release(&keys);
         }
+    }
+
+    #[test]
+    fn registrations_are_counted_per_address_apart_from_logins() {
+        let l = LoginLimiter::default();
+        let here = LoginKeys::registration(ip("10.0.0.1"), 2);
+        assert!(l.try_acquire(&here).is_ok());
+        assert!(l.try_acquire(&here).is_ok());
+        assert!(l.try_acquire(&here).is_err());
+        assert!(l
+            .try_acquire(&LoginKeys::registration(ip("10.0.0.2"), 2))
+            .is_ok());
+        assert!(l
+            .try_acquire(&LoginKeys::new("alice", ip("10.0.0.1")))
+            .is_ok());
     }
 
     #[test]

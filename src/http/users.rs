@@ -22,15 +22,18 @@ pub fn routes(
     actors: Actors,
     limiter: LoginLimiter,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
+    let with_limiter = warp::any().map(move || limiter.clone());
     let register = warp::path!("register")
         .and(warp::post())
         .and(with_actors(actors.clone()))
+        .and(with_limiter.clone())
+        .and(warp::addr::remote())
         .and(body::json())
         .and_then(register);
     let login = warp::path!("login")
         .and(warp::post())
         .and(with_actors(actors.clone()))
-        .and(warp::any().map(move || limiter.clone()))
+        .and(with_limiter)
         .and(warp::addr::remote())
         .and(body::json())
         .and_then(login);
@@ -47,9 +50,19 @@ pub fn routes(
     register.or(login).unify().or(logout).unify().or(me).unify()
 }
 
-async fn register(actors: Actors, body: Credentials) -> Result<warp::reply::Response, Rejection> {
+async fn register(
+    actors: Actors,
+    limiter: LoginLimiter,
+    addr: Option<std::net::SocketAddr>,
+    body: Credentials,
+) -> Result<warp::reply::Response, Rejection> {
     let username = Username::parse(&body.username).map_err(Error::from)?;
     let password = Password::parse(body.password).map_err(Error::from)?;
+    let limit = actors.settings.quotas.registrations_per_address;
+    let keys = LoginKeys::registration(addr.map(|a| a.ip()), limit);
+    limiter
+        .try_acquire(&keys)
+        .map_err(ApiError::too_many_registrations)?;
     let user = actors.register(username, &password).await?;
     Ok(created(
         &json!({ "id": user.id, "username": user.username.as_str() }),

@@ -52,6 +52,12 @@ impl Records {
         Ok(self.store.get(&keys::idempotency(user, key))?)
     }
 
+    /// How many answers `user` has recorded, counting up to `up_to`.
+    pub fn recorded_count(&self, user: UserId, up_to: usize) -> Result<usize, Error> {
+        let (start, end) = keys::user_range(keys::IDEMPOTENCY, user);
+        Ok(self.store.keys_between(&start, &end, up_to)?.len())
+    }
+
     /// The mark of `user`'s `key`, if its work landed and no answer superseded the mark.
     pub fn applied(&self, user: UserId, key: &str) -> Result<Option<Applied>, Error> {
         Ok(self.store.get(&keys::idempotency_applied(user, key))?)
@@ -81,7 +87,8 @@ impl Records {
         };
         let by_time = keys::idempotency_by_time(record.created_at, &record_key);
         let unit = Unit::default()
-            .put(record_key, codec::encode(&record))
+            // Deflated: a cart's JSON view shrinks about tenfold, and it is kept for a day.
+            .put(record_key, codec::encode_compact(&record))
             .put(by_time, Vec::new())
             .remove(keys::idempotency_applied(user, key));
         self.store.write(unit).await?;

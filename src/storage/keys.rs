@@ -10,6 +10,8 @@
 //! | `h/`   | product id, cart id    | `Hold`: quantity and deadline |
 //! | `c/`   | cart id                | `Cart`           |
 //! | `t/`   | Blake2s-256 of a token | `Session`        |
+//! | `us/`  | user id, token hash    | expiry and login order: a user's sessions (`--max-sessions`) |
+//! | `uc/`  | user id, cart id       | (empty): a user's open carts (`--max-open-carts`) |
 //! | `e/`   | event sequence number  | `EventRecord`    |
 //! | `x/`   | deadline, product, cart| (empty): hold expiry index |
 //! | `ck/`  | cart id                | order id: a checkout in progress |
@@ -83,6 +85,34 @@ pub fn token(hash: &[u8; 32]) -> Vec<u8> {
     [SESSIONS, hash].concat()
 }
 
+/// The token hash at the end of a `t/` or `us/` key.
+pub fn token_hash_at_end(key: &[u8]) -> Option<[u8; 32]> {
+    key.get(key.len().checked_sub(32)?..)?.try_into().ok()
+}
+
+pub const USER_SESSIONS: &[u8] = b"us/";
+
+pub fn user_session(user: UserId, hash: &[u8; 32]) -> Vec<u8> {
+    [with_id(USER_SESSIONS, user.0).as_slice(), hash].concat()
+}
+
+pub const OPEN_CARTS: &[u8] = b"uc/";
+
+pub fn open_cart(user: UserId, cart: CartId) -> Vec<u8> {
+    let mut k = with_id(OPEN_CARTS, user.0);
+    k.extend_from_slice(&cart.0.to_be_bytes());
+    k
+}
+
+/// `[start, end)` of the keys under `prefix` + `user`'s id (per-user indexes and records).
+pub fn user_range(prefix: &[u8], user: UserId) -> (Vec<u8>, Vec<u8>) {
+    let end = match user.0.checked_add(1) {
+        Some(next) => with_id(prefix, next),
+        None => prefix_end(prefix),
+    };
+    (with_id(prefix, user.0), end)
+}
+
 pub fn event(seq: u64) -> Vec<u8> {
     with_id(EVENTS, seq)
 }
@@ -137,8 +167,10 @@ pub fn user_order(user: UserId, order: OrderId) -> Vec<u8> {
     k
 }
 
+pub const IDEMPOTENCY: &[u8] = b"ik/";
+
 pub fn idempotency(user: UserId, key: &str) -> Vec<u8> {
-    let mut k = with_id(b"ik/", user.0);
+    let mut k = with_id(IDEMPOTENCY, user.0);
     k.extend_from_slice(key.as_bytes());
     k
 }
@@ -227,6 +259,24 @@ mod tests {
         assert!(token(&[0xff; 32]) < prefix_end(SESSIONS));
         assert!(token(&[0; 32]) >= SESSIONS.to_vec());
         assert_eq!(id_of(&top_seller(10, ProductId(4))), Some(4));
+    }
+
+    #[test]
+    fn a_user_range_holds_that_user_keys_only() {
+        for id in [1, 255, 256, u64::MAX] {
+            let (start, end) = user_range(USER_SESSIONS, UserId(id));
+            let mine = user_session(UserId(id), &[0xff; 32]);
+            assert!(start <= mine && mine < end, "user {id}");
+            assert_eq!(token_hash_at_end(&mine), Some([0xff; 32]));
+            if id < u64::MAX {
+                assert!(user_session(UserId(id + 1), &[0; 32]) >= end);
+            }
+        }
+        let (start, end) = user_range(OPEN_CARTS, UserId(3));
+        assert!(
+            start <= open_cart(UserId(3), CartId(u64::MAX))
+                && open_cart(UserId(3), CartId(u64::MAX)) < end
+        );
     }
 
     #[test]

@@ -75,6 +75,11 @@ impl Store {
     pub(crate) fn writer_queue(&self) -> &mpsc::Sender<writer::Request> {
         &self.inner.tx
     }
+
+    /// How many bytes the value under `key` takes as stored (for tests of record sizes).
+    pub fn stored_len(&self, key: &[u8]) -> Result<Option<usize>, StorageError> {
+        Ok(self.inner.db.get(key)?.map(|v| v.len()))
+    }
 }
 
 /// The time by which records are stamped and deadlines (holds, sessions) are judged: the wall

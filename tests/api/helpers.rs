@@ -42,6 +42,8 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config)) -> TestApp {
     );
     config.admin_username = Some(ADMIN.into());
     config.admin_password = Some(ADMIN_PASSWORD.into());
+    // Every test's client is 127.0.0.1: the per-address bound is tested on its own (quotas.rs).
+    config.max_registrations_per_minute = 10_000;
     tweak(&mut config);
     start(config, data_dir).await
 }

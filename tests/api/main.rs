@@ -16,6 +16,7 @@ mod ops;
 mod passivation;
 mod product_stream;
 mod products;
+mod quotas;
 mod readme;
 mod restart;
 mod retention;

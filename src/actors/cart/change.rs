@@ -207,6 +207,7 @@ impl CartActor {
         self.write(
             Unit::default()
                 .put(keys::cart(cart_id), codec::encode(&next))
+                .remove(keys::open_cart(cart.user_id, cart_id))
                 .event(Event::CartAbandoned { cart_id }),
         )
         .await?;

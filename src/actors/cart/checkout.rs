@@ -171,6 +171,7 @@ impl CartActor {
                 .put(keys::order(order_id), codec::encode(&order))
                 .put(keys::user_order(cart.user_id, order_id), Vec::new())
                 .put(keys::cart(cart.id), codec::encode(&next))
+                .remove(keys::open_cart(cart.user_id, cart.id))
                 .remove(keys::checkout(cart.id))
                 .event(Event::CartCheckedOut {
                     cart_id: cart.id,

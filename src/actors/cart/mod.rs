@@ -267,6 +267,7 @@ pub async fn create_marked(
     let cart = Cart::new(CartId(store.next_id()?), user, store.now());
     let unit = Unit::default()
         .put(keys::cart(cart.id), codec::encode(&cart))
+        .put(keys::open_cart(user, cart.id), Vec::new())
         .event(Event::CartCreated {
             cart_id: cart.id,
             user_id: user,
@@ -274,6 +275,13 @@ pub async fn create_marked(
     let unit = Mark::apply_to(mark, unit, cart.id.0);
     store.write(unit).await?;
     Ok(CartView::empty(&cart))
+}
+
+/// How many open carts `user` has, counting up to `up_to` (carts created before the open-cart
+/// index existed are not counted).
+pub fn open_carts_of(store: &Store, user: UserId, up_to: usize) -> Result<usize, Error> {
+    let (start, end) = keys::user_range(keys::OPEN_CARTS, user);
+    Ok(store.keys_between(&start, &end, up_to)?.len())
 }
 
 /// Cart ids with a checkout begun and not finished (to resume at startup).
