@@ -46,7 +46,7 @@ pub fn routes(
         .and(body::optional_json_raw())
         .and_then(create);
     let get = warp::path!("carts" / u64)
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
         .and_then(get);

@@ -11,6 +11,7 @@ mod helpers;
 mod idempotency;
 mod interleavings;
 mod lifecycle;
+mod methods;
 mod openapi;
 mod ops;
 mod passivation;
