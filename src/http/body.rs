@@ -40,6 +40,13 @@ fn parse<T: DeserializeOwned>(content_type: Option<String>, bytes: &[u8]) -> Res
     if !is_json {
         return Err(warp::reject::custom(ApiError::unsupported_media_type()));
     }
+    // serde also reads a struct from an array (`[3, 2]` as `{product_id, quantity}`), and
+    // every body of this API is an object: anything else is refused before it is read.
+    if !bytes.trim_ascii_start().starts_with(b"{") {
+        return Err(warp::reject::custom(ApiError::invalid(
+            "the body must be a JSON object",
+        )));
+    }
     serde_json::from_slice(bytes)
         .map_err(|e| warp::reject::custom(ApiError::invalid(format!("invalid JSON body: {e}"))))
 }

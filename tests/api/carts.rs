@@ -170,6 +170,8 @@ async fn quantities_outside_1_to_10000_and_bad_bodies_are_400() {
         json!({ "product_id": tea, "quantity": "1" }),
         json!({ "product_id": -4, "quantity": 1 }),
         json!({ "product_id": tea, "quantity": 1, "extra": true }),
+        // serde would read these fields from an array: the body must be an object.
+        json!([tea, 1]),
     ] {
         let r = app
             .post_json(&format!("/carts/{cart}/products"), Some(&token), &body)

@@ -4,6 +4,7 @@ mod carts;
 mod checkout;
 mod concurrency;
 mod crash;
+mod error_codes;
 mod events;
 mod expiry;
 mod fuzz;
