@@ -1,5 +1,6 @@
 //! Online maintenance for admins: `POST /admin/events/trim` and `POST /admin/backup`. The
-//! handlers only translate; the work is in [`crate::maintenance`].
+//! handlers only translate; the work is the actors' service API's ([`Actors::trim_events`])
+//! and [`crate::maintenance`]'s.
 
 use super::auth::{caller, Caller};
 use super::{body, ok, with_actors};
@@ -62,6 +63,6 @@ async fn trim(
     (body, _): (Trim, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
-    let done = crate::maintenance::trim_events(&actors, body.before).await?;
+    let done = actors.trim_events(body.before).await?;
     Ok(ok(&done))
 }
