@@ -10,13 +10,14 @@
 //! - [`idempotency`]: `Idempotency-Key` persistence (recorded answers, marks, their sweep),
 //!   used by the gateway and the reaper.
 //! - [`http`]: warp filters and handlers per resource, auth, and the one error mapping. It
-//!   reaches the system only through [`actors::Actors`] (entity handles and the service API).
+//!   reaches the system only through [`actors::Actors`] (entity handles and the service API),
+//!   which does not hand out the store.
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //! - `testing` (only with the `test-hooks` feature): failure injection for this crate's tests.
-//! - [`maintenance`]: online maintenance the admin routes call (log trims, backups).
+//! - [`maintenance`]: where an online backup may go (the admin route checks it there).
 //! - [`remote`]: CLI commands that ask a running server (`trolley backup`).
 //!
 //! [`App::start`] wires them together; `main` and the tests both use it.
@@ -69,6 +70,9 @@ pub struct RunningApp {
     pub addr: SocketAddr,
     /// The actor system, for in-process callers and tests.
     pub actors: Actors,
+    /// The store under the actors: for closing it at shutdown, and for tests (faults, the
+    /// clock, stored records). The gateway never gets it.
+    store: Store,
     /// Fired to begin graceful shutdown of the HTTP server.
     stop_http: oneshot::Sender<()>,
     server: JoinHandle<()>,
@@ -146,6 +150,7 @@ impl App {
         Ok(RunningApp {
             addr,
             actors,
+            store,
             stop_http,
             server,
             shutdown_timeout: config.shutdown_timeout,
@@ -157,16 +162,21 @@ impl RunningApp {
     /// Resolves if the store stops taking writes on its own (a failed flush or sync): the
     /// process should then shut down and be restarted, which recovers from what is on disk.
     pub async fn store_failed(&self) {
-        self.actors.store.writer_stopped().await
+        self.store.writer_stopped().await
+    }
+
+    /// The store under the actors (see the field).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Graceful shutdown as one chain: stop accepting and finish in-flight requests (bounded),
     /// stop the actors, then let the store writer drain and flush.
     pub async fn shutdown(self) {
         let timeout = self.shutdown_timeout;
+        let store = self.store.clone();
         let actors = self.stop_serving().await;
         actors.stop(timeout).await;
-        let store = actors.store.clone();
         // The last handles to the store go with the actor system; then the data dir is free.
         drop(actors);
         close_store(store).await;

@@ -1,23 +1,11 @@
-//! Online maintenance, as the admin routes (`/admin/…`) ask for it: trimming the event log
-//! and backups. The gateway calls these
-//! functions and only translates; the work happens in [`crate::storage`].
+//! Online backups, as the admin route (`POST /admin/backup`) asks for them: where a backup
+//! may go. The gateway calls this and only translates; the copy is the actors' service API's
+//! ([`Actors::backup_into`]), over [`crate::storage::backup`].
 
 use crate::actors::{Actors, Error};
 use crate::domain::ValidationError;
-use crate::storage::backup::{self, Backup};
-use crate::storage::retention::{self, Trimmed};
+use crate::storage::backup::Backup;
 use std::path::{Path, PathBuf};
-
-/// Trims the log while serving: below `before` if given (refused with `EventsStillNeeded` if
-/// a subscriber has not handled those events), else as far as the configured retention
-/// (`--events-retain`, `--events-retain-count`) allows.
-pub async fn trim_events(actors: &Actors, before: Option<u64>) -> Result<Trimmed, Error> {
-    let store = &actors.store;
-    Ok(match before {
-        Some(before) => retention::trim(store, before).await?,
-        None => retention::apply(store, &actors.settings.retention, store.now()).await?,
-    })
-}
 
 /// Backs the live database up into `to`, a new directory directly inside `--backup-dir`,
 /// while the server serves (see [`crate::storage::backup`]). Refused when backups are off or
@@ -30,7 +18,7 @@ pub async fn backup(actors: &Actors, to: &str) -> Result<Backup, Error> {
         ));
     };
     let to = inside(root, Path::new(to))?;
-    Ok(backup::backup(&actors.store, &to).await?)
+    actors.backup_into(&to).await
 }
 
 /// `to` if it is an absolute path naming a directory directly inside `root`.

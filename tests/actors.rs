@@ -9,7 +9,7 @@ use trolley::domain::{
 };
 use trolley::storage::{keys, Store};
 
-async fn start() -> (tempfile::TempDir, Actors) {
+async fn start() -> (tempfile::TempDir, Actors, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path(), 16 << 20).unwrap();
     let settings = Settings {
@@ -21,12 +21,13 @@ async fn start() -> (tempfile::TempDir, Actors) {
         backup_dir: None,
         quotas: Default::default(),
     };
-    (dir, Actors::start(store, settings).await.unwrap())
+    let actors = Actors::start(store.clone(), settings).await.unwrap();
+    (dir, actors, store)
 }
 
-async fn product(actors: &Actors, name: &str, stock: i64) -> ProductId {
+async fn product(store: &Store, name: &str, stock: i64) -> ProductId {
     inventory::create(
-        &actors.store,
+        store,
         ProductName::parse(name).unwrap(),
         PriceCents::new(100).unwrap(),
         Stock::new(stock).unwrap(),
@@ -57,18 +58,18 @@ async fn add(
 
 #[tokio::test]
 async fn add_product_reserves_stock_and_stores_the_line_and_the_hold_together() {
-    let (_dir, actors) = start().await;
-    let tea = product(&actors, "Tea", 5).await;
+    let (_dir, actors, store) = start().await;
+    let tea = product(&store, "Tea", 5).await;
     let user = UserId(1);
-    let c = cart::create(&actors.store, user).await.unwrap().id;
+    let c = cart::create(&store, user).await.unwrap().id;
 
     let view = add(&actors, c, user, tea, 3).await.unwrap();
     assert_eq!(view.items.len(), 1);
     assert_eq!(view.items[0].quantity, 3);
 
-    let stored: Cart = actors.store.get(&keys::cart(c)).unwrap().unwrap();
+    let stored: Cart = store.get(&keys::cart(c)).unwrap().unwrap();
     assert_eq!(stored.lines[0].quantity, 3);
-    let hold: Hold = actors.store.get(&keys::hold(tea, c)).unwrap().unwrap();
+    let hold: Hold = store.get(&keys::hold(tea, c)).unwrap().unwrap();
     assert_eq!(hold.quantity, 3);
 
     let p = actors
@@ -81,10 +82,10 @@ async fn add_product_reserves_stock_and_stores_the_line_and_the_hold_together() 
 
 #[tokio::test]
 async fn a_rejected_reservation_leaves_memory_and_store_unchanged() {
-    let (_dir, actors) = start().await;
-    let tea = product(&actors, "Tea", 2).await;
+    let (_dir, actors, store) = start().await;
+    let tea = product(&store, "Tea", 2).await;
     let user = UserId(1);
-    let c = cart::create(&actors.store, user).await.unwrap().id;
+    let c = cart::create(&store, user).await.unwrap().id;
 
     match add(&actors, c, user, tea, 3).await {
         Err(Error::InsufficientStock {
@@ -95,20 +96,16 @@ async fn a_rejected_reservation_leaves_memory_and_store_unchanged() {
         }
         other => panic!("expected insufficient stock, got {other:?}"),
     }
-    let stored: Cart = actors.store.get(&keys::cart(c)).unwrap().unwrap();
+    let stored: Cart = store.get(&keys::cart(c)).unwrap().unwrap();
     assert!(stored.lines.is_empty());
-    assert!(actors
-        .store
-        .get::<Hold>(&keys::hold(tea, c))
-        .unwrap()
-        .is_none());
+    assert!(store.get::<Hold>(&keys::hold(tea, c)).unwrap().is_none());
 }
 
 #[tokio::test]
 async fn only_the_owner_can_add_and_unknown_ids_are_not_found() {
-    let (_dir, actors) = start().await;
-    let tea = product(&actors, "Tea", 2).await;
-    let c = cart::create(&actors.store, UserId(1)).await.unwrap().id;
+    let (_dir, actors, store) = start().await;
+    let tea = product(&store, "Tea", 2).await;
+    let c = cart::create(&store, UserId(1)).await.unwrap().id;
     assert!(matches!(
         add(&actors, c, UserId(2), tea, 1).await,
         Err(Error::NotFound("cart"))
@@ -125,9 +122,9 @@ async fn only_the_owner_can_add_and_unknown_ids_are_not_found() {
 
 #[tokio::test]
 async fn stopping_the_system_ends_every_actor() {
-    let (_dir, actors) = start().await;
-    let tea = product(&actors, "Tea", 2).await;
-    let c = cart::create(&actors.store, UserId(1)).await.unwrap().id;
+    let (_dir, actors, store) = start().await;
+    let tea = product(&store, "Tea", 2).await;
+    let c = cart::create(&store, UserId(1)).await.unwrap().id;
     add(&actors, c, UserId(1), tea, 1).await.unwrap();
     assert_eq!(actors.carts.live_count().await.unwrap(), 1);
     assert!(actors.is_running());

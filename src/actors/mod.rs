@@ -145,6 +145,12 @@ impl From<StorageError> for Error {
     }
 }
 
+impl From<crate::idempotency::Error> for Error {
+    fn from(e: crate::idempotency::Error) -> Self {
+        e.0.into()
+    }
+}
+
 impl From<crate::domain::CartError> for Error {
     fn from(e: crate::domain::CartError) -> Self {
         use crate::domain::CartError;

@@ -16,6 +16,7 @@ use crate::domain::{
     UserId, Username,
 };
 use crate::idempotency::{Mark, Records};
+use crate::storage::backup::{self, Backup};
 use crate::storage::{keys, retention};
 use futures_util::Stream;
 
@@ -187,6 +188,23 @@ impl Actors {
     /// Whether the store still takes writes (its writer is running).
     pub fn is_writable(&self) -> bool {
         self.store.is_writable()
+    }
+
+    /// Trims the log while serving: below `before` if given (refused with `EventsStillNeeded`
+    /// if a subscriber has not handled those events), else as far as the configured retention
+    /// (`--events-retain`, `--events-retain-count`) allows.
+    pub async fn trim_events(&self, before: Option<u64>) -> Result<retention::Trimmed, Error> {
+        let store = &self.store;
+        Ok(match before {
+            Some(before) => retention::trim(store, before).await?,
+            None => retention::apply(store, &self.settings.retention, store.now()).await?,
+        })
+    }
+
+    /// Backs the live database up into `to` while serving (see [`crate::storage::backup`]).
+    /// The admin route checks `to` first ([`crate::maintenance::backup`]).
+    pub async fn backup_into(&self, to: &std::path::Path) -> Result<Backup, Error> {
+        Ok(backup::backup(&self.store, to).await?)
     }
 
     /// The recorded answers and marks of `Idempotency-Key`s.

@@ -115,6 +115,23 @@ impl Actor for Supervisor {
 
 /// The running actor system, as the gateway and tests use it. Cheap to clone (one `Arc`):
 /// the gateway clones it into every request.
+///
+/// It does not hand out the store: the gateway (`src/http`), which holds only this, cannot
+/// read or write the database past the actors. Naming the store through it does not compile:
+///
+/// ```compile_fail,E0616
+/// fn reach_past(actors: &trolley::actors::Actors) {
+///     let _ = actors.store.head();
+/// }
+/// ```
+///
+/// while what the gateway is meant to use does:
+///
+/// ```
+/// fn ask(actors: &trolley::actors::Actors) {
+///     let _ = (actors.log_head(), &actors.settings, actors.carts.clone());
+/// }
+/// ```
 #[derive(Clone)]
 pub struct Actors(Arc<System>);
 
@@ -139,7 +156,9 @@ pub struct System {
     pub users: Handle<UserActor>,
     pub inventory: Handle<InventoryActor>,
     pub carts: Handle<CartActor>,
-    pub store: Store,
+    /// Only this layer's: the gateway holds an [`Actors`] and must not reach the store through
+    /// it (see [`Actors`]). Tests and the app's shutdown use `RunningApp::store`.
+    pub(super) store: Store,
     pub settings: Settings,
     /// Sessions by bearer token, so most requests authenticate without reading the store.
     pub(super) sessions: super::sessions::SessionCache,

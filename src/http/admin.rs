@@ -1,8 +1,8 @@
 //! Online maintenance for admins: `POST /admin/events/trim` and `POST /admin/backup`. The
-//! handlers only translate; the work is in [`crate::maintenance`].
+//! handlers only translate; the work is the actors' service API's ([`Actors::trim_events`])
+//! and [`crate::maintenance`]'s.
 
 use super::auth::{caller, Caller};
-use super::error::ApiError;
 use super::{body, ok, with_actors};
 use crate::actors::Actors;
 use serde::Deserialize;
@@ -60,14 +60,9 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Err
 async fn trim(
     actors: Actors,
     caller: Caller,
-    (body, raw): (Trim, Bytes),
+    (body, _): (Trim, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     caller.ensure_admin()?;
-    // serde also reads a struct from an array (`[]` would mean "no `before`"): only an object
-    // or nothing is this request.
-    if !raw.is_empty() && !raw.trim_ascii_start().starts_with(b"{") {
-        return Err(ApiError::invalid("the body must be a JSON object").into());
-    }
-    let done = crate::maintenance::trim_events(&actors, body.before).await?;
+    let done = actors.trim_events(body.before).await?;
     Ok(ok(&done))
 }

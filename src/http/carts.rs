@@ -28,6 +28,11 @@ struct AddProduct {
     quantity: i64,
 }
 
+/// A checkout takes no fields: no body, or `{}`.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Checkout {}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SetLine {
@@ -46,7 +51,7 @@ pub fn routes(
         .and(body::optional_json_raw())
         .and_then(create);
     let get = warp::path!("carts" / u64)
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
         .and_then(get);
@@ -204,7 +209,7 @@ async fn checkout(
     actors: Actors,
     caller: Caller,
     idem: Idem,
-    (_, raw): (serde_json::Value, Bytes),
+    (Checkout {}, raw): (Checkout, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     let user = caller.user_id;
     // A checkout needs no mark: a cart checks out once, and a retry resumes the same order.

@@ -304,6 +304,19 @@ impl From<Error> for Rejection {
     }
 }
 
+/// A stored answer that could not be read or recorded fails like any other store failure.
+impl From<crate::idempotency::Error> for ApiError {
+    fn from(e: crate::idempotency::Error) -> Self {
+        Error::from(e).into()
+    }
+}
+
+impl From<crate::idempotency::Error> for Rejection {
+    fn from(e: crate::idempotency::Error) -> Self {
+        Error::from(e).into()
+    }
+}
+
 /// Turns every rejection into the contract's error body.
 pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> {
     use StatusCode as S;
@@ -323,6 +336,10 @@ pub async fn recover(r: Rejection) -> Result<warp::reply::Response, Infallible> 
             "method_not_allowed",
             "method not allowed on this resource",
         )
+    } else if r.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::payload_too_large(super::body::MAX_BODY)
+    } else if r.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::length_required()
     } else if r.find::<warp::reject::InvalidQuery>().is_some() {
         ApiError::invalid("invalid query string")
     } else if let Some(h) = r.find::<warp::reject::InvalidHeader>() {

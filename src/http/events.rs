@@ -45,13 +45,13 @@ pub fn routes(
     actors: Actors,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("events")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
         .and(query::page(PAGING))
         .and_then(list);
     let stream = warp::path!("events" / "stream")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors))
         .and(sse::last_event_id::<String>())

@@ -14,17 +14,17 @@ pub fn routes(
     actors: Actors,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let healthz = warp::path!("healthz")
-        .and(warp::get())
+        .and(super::get())
         .map(|| ok(&json!({ "status": "ok" })));
     let readyz = warp::path!("readyz")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and_then(readyz);
     let metrics = warp::path!("metrics")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors))
         .and_then(metrics);
-    let openapi = warp::path!("openapi.json").and(warp::get()).map(|| {
+    let openapi = warp::path!("openapi.json").and(super::get()).map(|| {
         let mut r = warp::reply::Response::new(OPENAPI.into());
         r.headers_mut().insert(
             warp::http::header::CONTENT_TYPE,

@@ -12,12 +12,12 @@ pub fn routes(
     actors: Actors,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("orders")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors.clone()))
         .and_then(list);
     let get = warp::path!("orders" / u64)
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors))
         .and_then(get);

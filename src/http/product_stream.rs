@@ -16,7 +16,7 @@ pub fn routes(
     actors: Actors,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("products" / "stream")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors))
         .and(sse::last_event_id::<String>())
         .and(warp::query::<HashMap<String, String>>())

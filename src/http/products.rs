@@ -42,12 +42,12 @@ pub fn routes(
     locks: Locks,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("products")
-        .and(warp::get())
+        .and(super::get())
         .and(query::page(PAGING))
         .and(with_actors(actors.clone()))
         .and_then(list);
     let get = warp::path!("products" / u64)
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and_then(get);
     let create = warp::path!("products")

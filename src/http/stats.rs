@@ -19,11 +19,11 @@ pub fn routes(
     actors: Actors,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let product = warp::path!("products" / u64 / "stats")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and_then(product_stats);
     let top = warp::path!("stats" / "top")
-        .and(warp::get())
+        .and(super::get())
         .and(query::page(PAGING))
         .and(with_actors(actors))
         .and_then(top_sellers);

@@ -43,7 +43,7 @@ pub fn routes(
         .and(caller(actors.clone()))
         .and_then(logout);
     let me = warp::path!("me")
-        .and(warp::get())
+        .and(super::get())
         .and(with_actors(actors.clone()))
         .and(caller(actors))
         .and_then(me);

@@ -1,73 +1,79 @@
 //! The browser front end: a storefront (`GET /`) and an operator console (`GET /console`),
 //! plain HTML, JavaScript modules and CSS compiled into the binary from `web/` (no build step,
-//! nothing from a CDN). Both pages talk to the same JSON API and SSE streams as any client.
+//! nothing from a CDN), and the favicon (`GET /favicon.ico`). Both pages talk to the same JSON
+//! API and SSE streams as any client.
 //!
 //! Every file is served with its content type, `Cache-Control: no-cache` (names are not
-//! versioned, so a browser revalidates rather than keep an old copy), and a
-//! `Content-Security-Policy` of `default-src 'self'`: no inline script or style, no other
-//! origin.
+//! versioned, so a browser revalidates rather than keep an old copy) and [`CSP`]: no inline
+//! script or style, no other origin, and no framing by any page (with `X-Frame-Options` for
+//! browsers that predate `frame-ancestors`), so the pages cannot be clickjacked.
 
 use crate::actors::Error;
+use include_dir::{include_dir, Dir};
 use warp::http::{header, HeaderValue};
 use warp::{Filter, Rejection, Reply};
 
-const HTML: &str = "text/html; charset=utf-8";
-const JS: &str = "text/javascript; charset=utf-8";
-const CSS: &str = "text/css; charset=utf-8";
+/// `web/`, compiled in.
+static WEB: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/web");
 
-/// `(name under /web/, content type, body)` of every asset.
-const ASSETS: &[(&str, &str, &str)] = &[
-    ("style.css", CSS, include_str!("../../web/style.css")),
-    ("api.js", JS, include_str!("../../web/api.js")),
-    ("ui.js", JS, include_str!("../../web/ui.js")),
-    ("auth.js", JS, include_str!("../../web/auth.js")),
-    ("store.js", JS, include_str!("../../web/store.js")),
-    ("products.js", JS, include_str!("../../web/products.js")),
-    ("cart.js", JS, include_str!("../../web/cart.js")),
-    ("cartview.js", JS, include_str!("../../web/cartview.js")),
-    ("orders.js", JS, include_str!("../../web/orders.js")),
-    ("console.js", JS, include_str!("../../web/console.js")),
-    ("sse.js", JS, include_str!("../../web/sse.js")),
-    ("feed.js", JS, include_str!("../../web/feed.js")),
-    ("catalog.js", JS, include_str!("../../web/catalog.js")),
-    ("chart.js", JS, include_str!("../../web/chart.js")),
-    ("gauges.js", JS, include_str!("../../web/gauges.js")),
-];
-
-const STOREFRONT: &str = include_str!("../../web/index.html");
-const CONSOLE: &str = include_str!("../../web/console.html");
+/// What the pages may load: their own origin's files, API and streams, nothing else.
+pub const CSP: &str =
+    "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 pub fn routes() -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let storefront = warp::path::end()
-        .and(warp::get())
-        .map(|| file(HTML, STOREFRONT));
+        .and(super::get())
+        .and_then(|| served("index.html"));
     let console = warp::path!("console")
-        .and(warp::get())
-        .map(|| file(HTML, CONSOLE));
-    let assets = warp::path!("web" / String)
-        .and(warp::get())
-        .and_then(|name: String| async move {
-            ASSETS
-                .iter()
-                .find(|(file, _, _)| *file == name)
-                .map(|(_, kind, body)| file(kind, body))
-                .ok_or_else(|| Rejection::from(Error::NotFound("file")))
-        });
-    storefront.or(console).unify().or(assets).unify()
+        .and(super::get())
+        .and_then(|| served("console.html"));
+    let favicon = warp::path!("favicon.ico")
+        .and(super::get())
+        .and_then(|| served("favicon.ico"));
+    // The pages themselves only by their own paths.
+    let assets =
+        warp::path!("web" / String)
+            .and(super::get())
+            .and_then(|name: String| async move {
+                match name.rsplit('.').next() {
+                    Some("js" | "css") => served(&name).await,
+                    _ => Err(Error::NotFound("file").into()),
+                }
+            });
+    storefront
+        .or(console)
+        .unify()
+        .or(favicon)
+        .unify()
+        .or(assets)
+        .unify()
 }
 
-fn file(kind: &'static str, body: &'static str) -> warp::reply::Response {
-    let mut reply = warp::reply::Response::new(body.into());
+/// The file `name` of `web/` (no subdirectories), or 404.
+async fn served(name: &str) -> Result<warp::reply::Response, Rejection> {
+    let file = WEB
+        .get_file(name)
+        .filter(|_| !name.contains('/'))
+        .ok_or(Error::NotFound("file"))?;
+    let kind = match name.rsplit('.').next() {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("ico") => "image/x-icon",
+        _ => return Err(Error::NotFound("file").into()),
+    };
+    let mut reply = warp::reply::Response::new(file.contents().into());
     let headers = reply.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'self'"),
+        HeaderValue::from_static(CSP),
     );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
-    reply.into_response()
+    Ok(reply.into_response())
 }

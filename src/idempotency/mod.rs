@@ -12,3 +12,10 @@ mod persistence;
 
 pub use crate::storage::idempotency::{Applied, Mark};
 pub use persistence::{fingerprint, Fingerprint, Record, Records, RETENTION};
+
+/// What reading, recording or sweeping answers can fail with: the store's failure, passed up
+/// for the layers above (the actors' reaper, the gateway) to map as they map any other. This
+/// module sits below both, so it names neither's error type.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct Error(#[from] pub crate::storage::StorageError);

@@ -1,7 +1,7 @@
 //! Reading, recording and sweeping a key's stored answer, and minting its mark.
 
+use super::Error;
 use super::{Applied, Mark};
-use crate::actors::Error;
 use crate::domain::{Millis, UserId};
 use crate::storage::{codec, keys, Store, Unit};
 use argon2::password_hash::rand_core::{OsRng, RngCore};

@@ -170,6 +170,8 @@ async fn quantities_outside_1_to_10000_and_bad_bodies_are_400() {
         json!({ "product_id": tea, "quantity": "1" }),
         json!({ "product_id": -4, "quantity": 1 }),
         json!({ "product_id": tea, "quantity": 1, "extra": true }),
+        // serde would read these fields from an array: the body must be an object.
+        json!([tea, 1]),
     ] {
         let r = app
             .post_json(&format!("/carts/{cart}/products"), Some(&token), &body)
@@ -178,4 +180,60 @@ async fn quantities_outside_1_to_10000_and_bad_bodies_are_400() {
     }
     assert_eq!(stock_of(&app, tea).await, (100_000, 0));
     assert_eq!(app.cart(&token, cart).await["items"], json!([]));
+}
+
+/// One raw HTTP/1.1 request (headers as given, nothing added), and the status and body of the
+/// answer; the server closes the connection after it.
+async fn raw(app: &TestApp, head: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!("{head}\r\nhost: {addr}\r\nconnection: close\r\n\r\n{body}");
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    conn.read_to_string(&mut answer).await.unwrap();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    let body = answer
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_post_without_a_body_needs_no_length_but_a_chunked_or_oversized_one_is_refused() {
+    let app = spawn_app().await;
+    let (_, token) = app.signup("tom").await;
+    let post = format!("POST /carts HTTP/1.1\r\nauthorization: Bearer {token}");
+    let json = "content-type: application/json";
+    let cases = [
+        // No Content-Length and no body is an empty body.
+        (post.clone(), "", 201, "\"status\":\"open\""),
+        (
+            format!("{post}\r\n{json}\r\ntransfer-encoding: chunked"),
+            "2\r\n{}\r\n0\r\n\r\n",
+            411,
+            "\"length_required\"",
+        ),
+        // Refused on the declared length alone: the body is never sent.
+        (
+            format!("{post}\r\n{json}\r\ncontent-length: 65537"),
+            "",
+            413,
+            "\"payload_too_large\"",
+        ),
+    ];
+    for (head, body, want, says) in cases {
+        let (status, answer) = raw(&app, &head, body).await;
+        assert_eq!(
+            (status, answer.contains(says)),
+            (want, true),
+            "{head}: {answer}"
+        );
+    }
 }

@@ -66,6 +66,31 @@ async fn a_second_checkout_is_409_and_there_is_still_one_order() {
 }
 
 #[tokio::test]
+async fn a_checkout_body_with_fields_or_that_is_not_an_object_is_400_and_sells_nothing() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let (_, token) = app.signup("hal").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 2).await;
+    let path = format!("/carts/{cart}/checkout");
+    for body in [
+        json!({ "pay_with": "card" }),
+        json!([]),
+        json!("go"),
+        json!(null),
+    ] {
+        let r = app.post_json(&path, Some(&token), &body).await;
+        assert_error(r, StatusCode::BAD_REQUEST, "invalid_request").await;
+    }
+    assert_eq!(app.cart(&token, cart).await["status"], "open");
+    assert_eq!(stock_of(&app, tea).await, (8, 2));
+    // No body, or an empty object, is a checkout.
+    let r = app.post_json(&path, Some(&token), &json!({})).await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
 async fn an_empty_cart_cannot_be_checked_out() {
     let app = spawn_app().await;
     let (_, token) = app.signup("ida").await;

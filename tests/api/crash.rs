@@ -15,7 +15,7 @@ async fn cart_about_to_crash(times: u32) -> (TestApp, String, u64, [u64; 2]) {
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 3).await;
     app.add(&token, cart, cake, 2).await;
-    app.actors().store.crash_checkout(CrashPlan {
+    app.store().crash_checkout(CrashPlan {
         after_commits: 1,
         times,
     });
@@ -66,7 +66,7 @@ async fn a_checkout_interrupted_until_shutdown_is_finished_at_the_next_start() {
     let r = app.checkout(&token, cart).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     eventually(PATIENCE, "every injected crash", || async {
-        (app.actors().store.checkout_crashes_left() == 0).then_some(())
+        (app.store().checkout_crashes_left() == 0).then_some(())
     })
     .await;
     // Half sold, and the cart still open with its intent recorded.
@@ -91,8 +91,7 @@ async fn a_checkout_whose_step_fails_after_its_intent_is_resumed_into_the_same_s
     app.add(&token, cart, tea, 3).await;
     app.add(&token, cart, cake, 2).await;
     // The checkout's intent becomes durable, then securing the cake's hold fails.
-    app.actors()
-        .store
+    app.store()
         .fail_writes_putting(keys::hold(ProductId(cake), CartId(cart)), 1);
 
     let r = app.checkout(&token, cart).await;

@@ -303,7 +303,7 @@ async fn a_failing_projection_is_retried_without_losing_its_place() {
     // The projection's next two batches fail to be written (each writes its offset).
     use trolley::actors::{bus::Projection, stats::SalesStats};
     let offset_key = trolley::storage::keys::subscriber(SalesStats::NAME);
-    app.actors().store.fail_writes_putting(offset_key, 2);
+    app.store().fail_writes_putting(offset_key, 2);
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 4).await;
     app.checkout(&token, cart).await;
@@ -313,11 +313,7 @@ async fn a_failing_projection_is_retried_without_losing_its_place() {
     })
     .await;
     assert_eq!(s["cart_adds"], 1);
-    assert_eq!(
-        app.actors().store.faults_left(),
-        0,
-        "both failures were met"
-    );
+    assert_eq!(app.store().faults_left(), 0, "both failures were met");
 }
 
 #[tokio::test]
@@ -337,7 +333,7 @@ async fn deleted_projection_data_is_rebuilt_from_the_log() {
     .await;
     // Wipe the projection's own records (its stats, index and offset) while it is idle.
     {
-        let store = &app.actors().store;
+        let store = app.store();
         let mut wipe = Unit::default().remove(keys::subscriber("stats"));
         for prefix in [b"st/".as_slice(), keys::TOP_SELLERS] {
             let end = [prefix, &[0xff; 17]].concat();

@@ -126,7 +126,7 @@ async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
     let (_, token) = app.signup("tom").await;
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 1).await;
-    let store = &app.actors().store;
+    let store = app.store();
     let tea_hold = || store.get::<Hold>(&keys::hold(ProductId(tea), CartId(cart)));
     let first = tea_hold().unwrap().unwrap().expires_at;
 
@@ -166,7 +166,7 @@ async fn activity_renews_the_holds_of_lines_whose_product_actor_was_passivated()
     let cart = app.create_cart(&token).await;
     app.add(&token, cart, tea, 1).await;
     app.add(&token, cart, cake, 1).await;
-    let store = &app.actors().store;
+    let store = app.store();
     let hold = |cart: u64| store.get::<Hold>(&keys::hold(ProductId(tea), CartId(cart)));
     let original = hold(cart).unwrap().unwrap().expires_at;
 
@@ -206,9 +206,9 @@ async fn a_held_line_says_when_its_hold_lapses_and_a_lapsed_line_does_not() {
     let tea = app.create_product(&admin, "Tea", 250, 5).await;
     let (_, token) = app.signup("quinn").await;
     let cart = app.create_cart(&token).await;
-    let before = app.actors().store.now();
+    let before = app.store().now();
     app.add(&token, cart, tea, 2).await;
-    let after = app.actors().store.now();
+    let after = app.store().now();
 
     let line = &app.cart(&token, cart).await["items"][0];
     let expires = line["hold_expires_at"]

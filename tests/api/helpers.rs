@@ -70,9 +70,14 @@ impl TestApp {
         &self.app.as_ref().expect("app running").actors
     }
 
+    /// The store under the actors (the gateway cannot reach it; tests may).
+    pub fn store(&self) -> &trolley::storage::Store {
+        self.app.as_ref().expect("app running").store()
+    }
+
     /// Moves this app's clock forward (hold and session deadlines), instead of waiting.
     pub fn advance_clock(&self, by: Duration) {
-        self.actors().store.advance_clock(by);
+        self.store().advance_clock(by);
     }
 
     /// Stops the app gracefully and starts it again on the same data dir and port 0.

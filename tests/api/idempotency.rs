@@ -199,7 +199,7 @@ async fn records_past_their_retention_are_purged_and_the_key_is_new_again() {
     let first = json_of(app.post_with_key("/carts", &token, "old", &json!({})).await).await;
 
     // Age the record: index it as written at the epoch.
-    let store = &app.actors().store;
+    let store = app.store();
     let record = keys::idempotency(UserId(me), "old");
     assert!(store.contains(&record).unwrap());
     store
@@ -274,10 +274,7 @@ async fn lost_answer_then_retry(
     (path, body): (&str, Value),
     held_prefix: &[u8],
 ) -> (StatusCode, Value) {
-    let mut held = app
-        .actors()
-        .store
-        .hold_writes_putting(held_prefix.to_vec(), 1);
+    let mut held = app.store().hold_writes_putting(held_prefix.to_vec(), 1);
     let impatient = reqwest::Client::builder()
         .timeout(std::time::Duration::from_millis(300))
         .build()
@@ -371,7 +368,7 @@ async fn an_add_that_timed_out_inside_the_server_is_not_applied_again_by_its_ret
     // The cart's actor is up (its start reads the store), then the disk stalls under the add
     // past the server's own bound: 503, outcome unknown.
     app.cart(&token, cart).await;
-    let stalled = app.actors().store.stall_disk();
+    let stalled = app.store().stall_disk();
     let r = app.post_with_key(&path, &token, "slow-1", &body).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
     // The disk comes back and the add lands after all.

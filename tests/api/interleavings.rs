@@ -192,7 +192,7 @@ impl World {
     /// `op` retried until its answer is definite, the first attempt perhaps over a stalled
     /// disk: the final status, its error code, and whether it took a retry.
     async fn run(&self, op: &Op, key: &str, stall: bool) -> (StatusCode, Value, bool) {
-        let store = &self.app.actors().store;
+        let store = self.app.store();
         let stalled = stall.then(|| store.stall_disk());
         let mut answer = Some(self.send(op, key).await);
         drop(stalled);
@@ -232,7 +232,7 @@ impl World {
                     return None;
                 }
             }
-            let pending = trolley::actors::cart::interrupted_checkouts(&self.app.actors().store)
+            let pending = trolley::actors::cart::interrupted_checkouts(self.app.store())
                 .expect("store readable");
             pending.is_empty().then_some(())
         })

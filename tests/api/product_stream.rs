@@ -166,7 +166,7 @@ async fn the_product_stream_never_shows_a_reservation_before_it_is_durable() {
     app.cart(&b, cart_b).await;
 
     // B's reservation is decided (the inventory shows it) but the disk holds it back.
-    let stalled = app.actors().store.stall_disk();
+    let stalled = app.store().stall_disk();
     let add_b = {
         let req = app
             .client

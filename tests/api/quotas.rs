@@ -50,8 +50,7 @@ async fn a_keyed_answer_is_stored_deflated_and_replayed_byte_for_byte() {
     assert_eq!(first.status(), StatusCode::OK);
     let first = first.bytes().await.unwrap();
     let stored = app
-        .actors()
-        .store
+        .store()
         .stored_len(&keys::idempotency(UserId(user), "big-answer"))
         .unwrap()
         .expect("the answer is recorded");
@@ -78,11 +77,11 @@ async fn an_answer_recorded_in_the_old_format_still_replays() {
         fingerprint: fingerprint(&format!("POST {path}"), request),
         status: 201,
         body: br#"{"id":4242,"recorded":"before the upgrade"}"#.to_vec(),
-        created_at: app.actors().store.now(),
+        created_at: app.store().now(),
     };
     let key = keys::idempotency(UserId(user), "from-yesterday");
     let unit = Unit::default().put(key, codec::encode(&old));
-    app.actors().store.write(unit).await.unwrap();
+    app.store().write(unit).await.unwrap();
 
     let r = app
         .client
@@ -236,13 +235,7 @@ async fn an_expired_session_leaves_nothing_in_its_user_index() {
     let app = spawn_app().await;
     let (user, _) = app.signup("eve").await;
     let (start, end) = keys::user_range(keys::USER_SESSIONS, UserId(user));
-    let indexed = || {
-        app.actors()
-            .store
-            .keys_between(&start, &end, 10)
-            .unwrap()
-            .len()
-    };
+    let indexed = || app.store().keys_between(&start, &end, 10).unwrap().len();
     assert_eq!(indexed(), 1);
     app.advance_clock(std::time::Duration::from_secs(25 * 3600));
     eventually(PATIENCE, "the session purge", || async {

@@ -16,7 +16,7 @@ impl TestApp {
                 .create_product(admin, &format!("{tag}-{i}"), 100, 1)
                 .await;
         }
-        let head = self.actors().store.head();
+        let head = self.store().head();
         let head = *head.borrow();
         eventually(PATIENCE, "the stats subscriber to catch up", || async {
             let s = json_of(self.get(&format!("/products/{last}/stats"), None).await).await;
@@ -191,7 +191,7 @@ async fn retention_by_count_and_by_age_never_passes_a_stalled_subscriber() {
 fn stall_the_stats_subscriber(app: &TestApp) {
     use trolley::actors::{bus::Projection, stats::SalesStats};
     let offset = trolley::storage::keys::subscriber(SalesStats::NAME);
-    app.actors().store.fail_writes_putting(offset, usize::MAX);
+    app.store().fail_writes_putting(offset, usize::MAX);
 }
 
 #[tokio::test]
@@ -205,7 +205,7 @@ async fn a_subscriber_that_would_start_on_a_trimmed_log_stops_the_server_from_st
     // The stats projection forgets how far it got, as a new projection would start: at 0.
     let offset = trolley::storage::keys::subscriber(SalesStats::NAME);
     let forget = trolley::storage::Unit::default().remove(offset);
-    app.actors().store.write(forget).await.expect("written");
+    app.store().write(forget).await.expect("written");
 
     let TestApp {
         app: running,

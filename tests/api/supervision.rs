@@ -157,11 +157,8 @@ async fn a_stalled_disk_costs_a_bounded_503_and_the_write_lands_once_it_recovers
     let app = spawn_app_with(|c| c.call_timeout = Duration::from_secs(1)).await;
     let (_, token) = app.signup("vera").await;
     // The disk stalls for new users and new carts.
-    let users = app
-        .actors()
-        .store
-        .hold_writes_putting(keys::USERS.to_vec(), 1);
-    let carts = app.actors().store.hold_writes_putting(b"c/".to_vec(), 1);
+    let users = app.store().hold_writes_putting(keys::USERS.to_vec(), 1);
+    let carts = app.store().hold_writes_putting(b"c/".to_vec(), 1);
 
     let r = app.register("wanda", PASSWORD).await;
     assert_error(r, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;

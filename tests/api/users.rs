@@ -269,7 +269,7 @@ async fn expired_sessions_are_purged_from_the_store_and_live_ones_kept() {
         c.hold_ttl = std::time::Duration::from_millis(200);
     })
     .await;
-    let store = &app.actors().store;
+    let store = app.store();
     let sessions = || {
         store
             .scan_prefix::<Session>(keys::SESSIONS)
