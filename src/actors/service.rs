@@ -179,6 +179,11 @@ impl Actors {
         self.store.is_writable()
     }
 
+    /// Each maintenance job's state (running, or left stopped for failing too often).
+    pub fn job_states(&self) -> std::collections::BTreeMap<&'static str, super::jobs::JobState> {
+        self.jobs.states()
+    }
+
     /// The recorded answers and marks of `Idempotency-Key`s.
     pub fn idempotency(&self) -> Records {
         Records::new(self.store.clone())

@@ -3,7 +3,6 @@
 
 use super::bus::Subscriber;
 use super::catalog::Catalog;
-use super::reaper::HoldReaper;
 use super::restarts::Failures;
 use super::stats::SalesStats;
 use super::{CartActor, CartMsg, Entity, Handle, InventoryActor, UserActor};
@@ -141,6 +140,8 @@ pub struct System {
     pub settings: Settings,
     /// Sessions by bearer token, so most requests authenticate without reading the store.
     pub(super) sessions: super::sessions::SessionCache,
+    /// The maintenance jobs (hold expiry, purges, retention), each on its own task.
+    pub(super) jobs: super::jobs::Jobs,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -165,14 +166,8 @@ impl Actors {
         );
         let carts = supervise(&root, cart_proto, timeout, idle).await?;
 
-        let reaper = HoldReaper {
-            store: store.clone(),
-            inventory: inventory.clone(),
-            carts: carts.clone(),
-            every: HoldReaper::interval_for(settings.hold_ttl),
-            retention: settings.retention,
-        };
-        supervise_singleton(&root, reaper).await?;
+        let every = super::reaper::interval_for(settings.hold_ttl);
+        let jobs = super::reaper::start(&store, &inventory, &carts, settings.retention, every);
         let subscriber = Subscriber {
             store: store.clone(),
             projection: SalesStats,
@@ -186,6 +181,7 @@ impl Actors {
             store,
             settings,
             sessions: Default::default(),
+            jobs,
             root,
         })))
     }
@@ -225,6 +221,7 @@ impl Actors {
 
     /// Stops the tree from the leaves up; each actor finishes the message it is handling.
     pub async fn stop(&self, timeout: Duration) {
+        self.jobs.stop().await;
         for cell in [
             self.carts.directory_cell(),
             self.inventory.directory_cell(),

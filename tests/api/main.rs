@@ -10,6 +10,7 @@ mod fuzz;
 mod helpers;
 mod idempotency;
 mod interleavings;
+mod jobs;
 mod lifecycle;
 mod openapi;
 mod ops;
