@@ -142,6 +142,8 @@ pub struct System {
     pub(super) sessions: super::sessions::SessionCache,
     /// The maintenance jobs (hold expiry, purges, retention), each on its own task.
     pub(super) jobs: super::jobs::Jobs,
+    /// Every loaded product as its actor last decided it: list pages read it, starting no actor.
+    pub(super) catalog: Catalog,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -160,7 +162,7 @@ impl Actors {
         let cart_proto = CartActor::new(
             store.clone(),
             inventory.clone(),
-            catalog,
+            catalog.clone(),
             timeout,
             settings.hold_ttl,
         );
@@ -182,6 +184,7 @@ impl Actors {
             settings,
             sessions: Default::default(),
             jobs,
+            catalog,
             root,
         })))
     }

@@ -18,6 +18,7 @@ mod passivation;
 mod product_stream;
 mod products;
 mod readme;
+mod reads;
 mod restart;
 mod retention;
 mod supervision;
