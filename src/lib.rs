@@ -120,6 +120,7 @@ impl App {
             retention: config.retention(),
             backup_dir: config.backup_dir.clone(),
         };
+        maintenance::clear_partial_backups(config.backup_dir.as_deref());
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;

@@ -1,5 +1,6 @@
 //! Black-box tests of the HTTP API: the real app on port 0, a real client, a real sled store.
 
+mod backup;
 mod carts;
 mod checkout;
 mod concurrency;
