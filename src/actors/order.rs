@@ -54,6 +54,8 @@ pub fn list(
     let mut ids = store.keys_between(&start, &keys::prefix_end(&prefix), limit + 1)?;
     let more = ids.len() > limit;
     ids.truncate(limit);
+    // From the index, so a page ends where its scan did.
+    let next = ids.last().filter(|_| more).and_then(|k| keys::id_of(k));
     let mut orders = Vec::with_capacity(ids.len());
     for key in ids {
         let Some(id) = keys::id_of(&key) else {
@@ -63,10 +65,5 @@ pub fn list(
             orders.push(order);
         }
     }
-    let next = if more {
-        orders.last().map(|o| o.id)
-    } else {
-        None
-    };
-    Ok((orders, next))
+    Ok((orders, next.map(OrderId)))
 }
