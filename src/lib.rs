@@ -124,6 +124,7 @@ impl App {
             backup_dir: config.backup_dir.clone(),
             quotas: config.quotas(),
         };
+        maintenance::clear_partial_backups(config.backup_dir.as_deref());
         let actors = Actors::start(store.clone(), settings)
             .await
             .map_err(|e| StartError::Actors(e.to_string()))?;

@@ -21,6 +21,17 @@ pub async fn backup(actors: &Actors, to: &str) -> Result<Backup, Error> {
     actors.backup_into(&to).await
 }
 
+/// At start-up: removes the hidden partial directories that backups interrupted by a crash left
+/// in `--backup-dir`. A failure is logged; the server starts anyway.
+pub fn clear_partial_backups(backup_dir: Option<&Path>) {
+    let Some(dir) = backup_dir else {
+        return;
+    };
+    if let Err(e) = crate::storage::backup::remove_partials(dir) {
+        tracing::warn!(dir = %dir.display(), error = %e, "cannot remove partial backups");
+    }
+}
+
 /// `to` if it is an absolute path naming a directory directly inside `root`.
 fn inside(root: &Path, to: &Path) -> Result<PathBuf, Error> {
     let invalid = || {

@@ -5,8 +5,8 @@ use serde_json::{json, Value};
 use std::path::Path;
 
 /// Logs in as the admin and asks the server at `server` to back up into `to` (made absolute
-/// here, since the server resolves nothing relative to the caller). Returns the server's
-/// description of the backup.
+/// here, since the server resolves nothing relative to the caller), then logs out, so no
+/// admin session outlives the command. Returns the server's description of the backup.
 pub async fn backup(server: &str, user: &str, password: &str, to: &Path) -> Result<Value, String> {
     let to = std::path::absolute(to).map_err(|e| format!("{}: {e}", to.display()))?;
     let http = reqwest::Client::new();
@@ -16,7 +16,14 @@ pub async fn backup(server: &str, user: &str, password: &str, to: &Path) -> Resu
         .as_str()
         .ok_or("the login answer had no token")?;
     let body = json!({ "to": to.to_string_lossy() });
-    call(&http, &format!("{server}/admin/backup"), Some(token), &body).await
+    let done = call(&http, &format!("{server}/admin/backup"), Some(token), &body).await;
+    let url = format!("{server}/logout");
+    match http.post(&url).bearer_auth(token).send().await {
+        Ok(r) if r.status().is_success() => {}
+        Ok(r) => tracing::warn!(status = %r.status(), "{url}: could not log out"),
+        Err(e) => tracing::warn!(error = %e, "{url}: could not log out"),
+    }
+    done
 }
 
 /// POSTs `body`; a non-2xx answer becomes its error message.

@@ -35,6 +35,10 @@ pub mod names {
     pub const HOLDS_EXPIRED: &str = "trolley_holds_expired_total";
     /// Counter: events trimmed from the log (by retention or an admin).
     pub const EVENTS_TRIMMED: &str = "trolley_events_trimmed_total";
+    /// Gauge {job}: 1 while a maintenance job runs, 0 while it is left stopped.
+    pub const JOB_RUNNING: &str = "trolley_job_running";
+    /// Counter {job}: failed runs of a maintenance job.
+    pub const JOB_FAILURES: &str = "trolley_job_failures_total";
     /// Gauge: when this process started (Unix seconds); a change means a restart.
     pub const START_TIME: &str = "trolley_process_start_time_seconds";
 }
@@ -95,6 +99,14 @@ fn describe() {
     describe_counter!(
         names::EVENTS_TRIMMED,
         "Events trimmed from the log, by the retention policy or an admin"
+    );
+    describe_gauge!(
+        names::JOB_RUNNING,
+        "1 while a maintenance job runs, 0 while it is left stopped for failing too often"
+    );
+    describe_counter!(
+        names::JOB_FAILURES,
+        "Failed runs of a maintenance job, by job"
     );
     describe_gauge!(
         names::START_TIME,

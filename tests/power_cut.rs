@@ -540,11 +540,19 @@ impl Ledger {
         let mut orders: HashMap<u64, Value> = HashMap::new();
         for u in &self.users[1..] {
             // A user who is gone has been reported above; their carts are checked as admin.
-            let Ok((200, list)) = c.get("/orders", Some(&u.token)).await else {
-                continue;
-            };
-            for o in list["items"].as_array().unwrap() {
-                orders.insert(o["id"].as_u64().unwrap(), o.clone());
+            let mut after = 0;
+            // Every page, following `next`.
+            while let Ok((200, page)) = c
+                .get(&format!("/orders?limit=500&after={after}"), Some(&u.token))
+                .await
+            {
+                for o in page["items"].as_array().unwrap() {
+                    orders.insert(o["id"].as_u64().unwrap(), o.clone());
+                }
+                let Some(next) = page["next"].as_u64() else {
+                    break;
+                };
+                after = next;
             }
         }
         let mut ordered_carts = HashMap::new();

@@ -58,17 +58,20 @@ function safeJson(text) {
   try { return JSON.parse(text); } catch { return null; }
 }
 
-/** Every product, following `next` page by page. */
-export async function allProducts() {
+/** Every item of a paged resource (`/products`, `/orders`), following `next` page by page. */
+export async function allPages(path) {
   const items = [];
   let after = 0;
   for (;;) {
-    const page = await api("GET", `/products?limit=500&after=${after}`);
+    const page = await api("GET", `${path}?limit=500&after=${after}`);
     items.push(...page.items);
     if (page.next == null) return items;
     after = page.next;
   }
 }
+
+/** Every product. */
+export const allProducts = () => allPages("/products");
 
 /** Logs in; keeps the token; resolves to `/me`. */
 export async function logIn(username, password) {

@@ -1,6 +1,6 @@
 // Order history and the confirmation shown after a checkout.
 
-import { api } from "./api.js";
+import { allPages } from "./api.js";
 import { $, alertUser, el, money } from "./ui.js";
 
 function orderItem(order, headingTag = "h3") {
@@ -14,7 +14,7 @@ function orderItem(order, headingTag = "h3") {
 
 export async function loadOrders() {
   try {
-    const { items } = await api("GET", "/orders");
+    const items = await allPages("/orders");
     items.sort((a, b) => b.id - a.id);
     $("#order-list").replaceChildren(...items.map((o) => orderItem(o)));
     if (!items.length) $("#order-list").append(el("li", {}, "No orders yet."));

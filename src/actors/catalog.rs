@@ -1,9 +1,11 @@
-//! What carts show of a product besides their own lines: its current name and price.
+//! A product as its inventory actor last decided it: name, price, stock and units held.
 //!
-//! Inventory actors publish their product here whenever they load or change it, so building a
-//! cart view costs a map lookup per line instead of a round trip to every product's actor.
-//! Only inventory actors write it; a product not yet loaded is simply missing, and the cart
-//! then asks its inventory actor (which loads and publishes it).
+//! Inventory actors publish their product here whenever they load or change it, before they
+//! answer the change, so building a cart view costs a map lookup per line instead of a round
+//! trip to every product's actor, and a page of `GET /products` starts no actors while still
+//! showing every acknowledged change. Only inventory actors write it; a product not yet loaded
+//! is simply missing (its stored records are then what it is, since only its actor changes
+//! them), and the cart then asks its inventory actor (which loads and publishes it).
 
 use crate::domain::ProductId;
 use std::collections::HashMap;
@@ -13,6 +15,10 @@ use std::sync::{Arc, RwLock};
 pub struct ProductInfo {
     pub name: Arc<str>,
     pub price_cents: i64,
+    /// Available to add to carts.
+    pub stock: u64,
+    /// Held by open carts.
+    pub reserved: u64,
 }
 
 #[derive(Clone, Default)]
@@ -31,9 +37,26 @@ impl Catalog {
         }
     }
 
-    pub fn publish(&self, id: ProductId, info: ProductInfo) {
-        if let Ok(mut map) = self.0.write() {
-            map.insert(id, info);
+    /// Sets `id`'s entry; the name is copied only when it changed (most publishes are stock).
+    pub fn publish(&self, id: ProductId, name: &str, price_cents: i64, stock: u64, reserved: u64) {
+        let Ok(mut map) = self.0.write() else {
+            return;
+        };
+        match map.get_mut(&id) {
+            Some(info) if *info.name == *name => {
+                info.price_cents = price_cents;
+                info.stock = stock;
+                info.reserved = reserved;
+            }
+            _ => {
+                let info = ProductInfo {
+                    name: name.into(),
+                    price_cents,
+                    stock,
+                    reserved,
+                };
+                map.insert(id, info);
+            }
         }
     }
 }

@@ -5,9 +5,11 @@
 //! ├── Directory<UserActor>       ── UserActor(id)       one per active user
 //! ├── Directory<InventoryActor>  ── InventoryActor(id)  one per active product
 //! ├── Directory<CartActor>       ── CartActor(id)       one per active cart
-//! ├── HoldReaper                    finds lapsed holds, has their inventory release them
 //! └── Subscriber<SalesStats>        follows the event log into the sales projection
 //! ```
+//!
+//! Beside the tree, the maintenance jobs (hold expiry, purges, log retention; [`reaper`]) run
+//! on tasks of their own, each with its own restart policy ([`jobs`]).
 //!
 //! A directory spawns the actor of an id on its first message, loading its state from the
 //! store in `pre_start`, and restarts a failed one from that stored state. Callers reach actors
@@ -22,6 +24,7 @@ pub mod entity;
 pub mod follow;
 pub mod handle;
 pub mod inventory;
+pub mod jobs;
 pub mod order;
 pub mod passwords;
 pub mod quotas;

@@ -38,11 +38,26 @@ pub fn get(store: &Store, id: OrderId, user: UserId, is_admin: bool) -> Result<O
     }
 }
 
-/// The user's orders, oldest first.
-pub fn list(store: &Store, user: UserId) -> Result<Vec<Order>, Error> {
+/// A page of the user's orders, oldest first: up to `limit` with ids above `after`, and the
+/// id to continue after (if there are more).
+pub fn list(
+    store: &Store,
+    user: UserId,
+    after: u64,
+    limit: usize,
+) -> Result<(Vec<Order>, Option<OrderId>), Error> {
+    let Some(first) = after.checked_add(1) else {
+        return Ok((Vec::new(), None));
+    };
     let prefix = keys::orders_of(user);
-    let mut orders = Vec::new();
-    for key in store.keys_between(&prefix, &keys::prefix_end(&prefix), usize::MAX)? {
+    let start = keys::user_order(user, OrderId(first));
+    let mut ids = store.keys_between(&start, &keys::prefix_end(&prefix), limit + 1)?;
+    let more = ids.len() > limit;
+    ids.truncate(limit);
+    // From the index, so a page ends where its scan did.
+    let next = ids.last().filter(|_| more).and_then(|k| keys::id_of(k));
+    let mut orders = Vec::with_capacity(ids.len());
+    for key in ids {
         let Some(id) = keys::id_of(&key) else {
             continue;
         };
@@ -50,5 +65,5 @@ pub fn list(store: &Store, user: UserId) -> Result<Vec<Order>, Error> {
             orders.push(order);
         }
     }
-    Ok(orders)
+    Ok((orders, next.map(OrderId)))
 }

@@ -1,19 +1,23 @@
-//! The reaper: on a timer, trims the event log as `--events-retain` allows, purges
-//! idempotency records past their retention, and finds holds whose deadline has passed (a range scan of the
-//! expiry index) and tells each product's inventory actor to release them. The inventory actor
-//! does the release itself, so a product's holds keep a single writer; the reaper only makes
-//! sure the actor runs, even for products nobody has touched since a restart. It also deletes
-//! expired login sessions, a slice of the session records per tick.
+//! The maintenance jobs, each on its own task ([`super::jobs`]), so one that fails never stops
+//! the others:
 //!
-//! It also makes sure every cart with an unfinished checkout has a running actor: a cart actor
-//! resumes its pending checkout when it starts, so a checkout whose actor failed (and perhaps
-//! was left stopped after too many failures) is finished within a sweep or so of becoming
-//! possible, instead of pinning its holds until somebody touches the cart.
+//! - [`HoldExpiry`] finds holds whose deadline has passed (a range scan of the expiry index)
+//!   and tells each product's inventory actor to release them. The inventory actor does the
+//!   release itself, so a product's holds keep a single writer; the job only makes sure the
+//!   actor runs, even for products nobody has touched since a restart.
+//! - [`CheckoutResume`] makes sure every cart with an unfinished checkout has a running actor:
+//!   a cart actor resumes its pending checkout when it starts, so a checkout whose actor failed
+//!   (and perhaps was left stopped after too many failures) is finished within a sweep or so of
+//!   becoming possible, instead of pinning its holds until somebody touches the cart.
+//! - [`SessionPurge`] deletes expired login sessions, a slice of the session records per tick.
+//! - [`IdempotencySweep`] purges idempotency records past their retention.
+//! - [`LogRetention`] trims the event log as `--events-retain` allows.
 
+use super::jobs::{Job, Jobs};
 use super::{CartActor, Handle, InventoryActor, InventoryMsg};
 use crate::domain::Session;
 use crate::storage::{keys, retention, Store, Unit};
-use ractor::{Actor, ActorProcessingErr, ActorRef};
+use ractor::ActorProcessingErr;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -23,89 +27,52 @@ const MAX_PER_TICK: usize = 10_000;
 /// purge walks all of them a slice at a time (a million sessions: one pass per 1,000 ticks).
 const SESSIONS_PER_TICK: usize = 1_000;
 
+/// A sweep interval fine enough for `hold_ttl`: a tenth of it, between 50 ms and 5 s.
+pub fn interval_for(hold_ttl: Duration) -> Duration {
+    (hold_ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))
+}
+
+/// Starts every maintenance job, each sweeping every `every`.
+pub fn start(
+    store: &Store,
+    inventory: &Handle<InventoryActor>,
+    carts: &Handle<CartActor>,
+    retention: retention::Policy,
+    every: Duration,
+) -> Jobs {
+    let jobs = Jobs::default();
+    let hold_expiry = HoldExpiry {
+        store: store.clone(),
+        inventory: inventory.clone(),
+    };
+    jobs.spawn(hold_expiry, every);
+    let resume = CheckoutResume {
+        store: store.clone(),
+        carts: carts.clone(),
+    };
+    jobs.spawn(resume, every);
+    let sessions = SessionPurge {
+        store: store.clone(),
+        from: None,
+    };
+    jobs.spawn(sessions, every);
+    jobs.spawn(IdempotencySweep(store.clone()), every);
+    let store = store.clone();
+    jobs.spawn(LogRetention { store, retention }, every);
+    jobs
+}
+
+/// Has the inventory actors of products with lapsed holds release them.
 #[derive(Clone)]
-pub struct HoldReaper {
-    pub store: Store,
-    pub inventory: Handle<InventoryActor>,
-    /// Started for carts with an unfinished checkout, which they resume on start.
-    pub carts: Handle<CartActor>,
-    /// Time between sweeps.
-    pub every: Duration,
-    /// How much of the event log to keep.
-    pub retention: retention::Policy,
+pub struct HoldExpiry {
+    store: Store,
+    inventory: Handle<InventoryActor>,
 }
 
-pub enum ReaperMsg {
-    Sweep,
-}
+impl Job for HoldExpiry {
+    const NAME: &'static str = "hold_expiry";
 
-impl HoldReaper {
-    /// A sweep interval fine enough for `hold_ttl`: a tenth of it, between 50 ms and 5 s.
-    pub fn interval_for(hold_ttl: Duration) -> Duration {
-        (hold_ttl / 10).clamp(Duration::from_millis(50), Duration::from_secs(5))
-    }
-
-    /// Deletes idempotency records older than their retention, with their time-index entries.
-    async fn purge_idempotency(&self) -> Result<(), ActorProcessingErr> {
-        crate::idempotency::Records::new(self.store.clone())
-            .sweep_expired(MAX_PER_TICK)
-            .await?;
-        Ok(())
-    }
-
-    /// Starts the actor of every cart whose checkout is unfinished (a no-op for live ones).
-    async fn resume_checkouts(&self) -> Result<(), ActorProcessingErr> {
-        for cart in super::cart::interrupted_checkouts(&self.store)? {
-            if let Err(e) = self.carts.actor(cart.0).await {
-                tracing::warn!(%cart, error = %e, "cannot start a cart to resume its checkout");
-            }
-        }
-        Ok(())
-    }
-
-    /// Deletes the expired sessions among the next slice of session records after `cursor`;
-    /// returns where the next slice starts (`None`: from the beginning again).
-    async fn purge_sessions(
-        &self,
-        cursor: Option<Vec<u8>>,
-    ) -> Result<Option<Vec<u8>>, ActorProcessingErr> {
-        let start = cursor.unwrap_or_else(|| keys::SESSIONS.to_vec());
-        let slice = self.store.keys_between(
-            &start,
-            &keys::prefix_end(keys::SESSIONS),
-            SESSIONS_PER_TICK,
-        )?;
-        let now = self.store.now();
-        let mut unit = Unit::default();
-        for key in &slice {
-            match self.store.get::<Session>(key) {
-                Ok(Some(s)) if s.is_expired(now) => {
-                    unit = unit.remove(key.clone());
-                    if let Some(hash) = keys::token_hash_at_end(key) {
-                        unit = unit.remove(keys::user_session(s.user_id, &hash));
-                    }
-                }
-                // Live, or logged out meanwhile.
-                Ok(_) => {}
-                // Left for a person to look at rather than deleted unread.
-                Err(e) => tracing::warn!(error = %e, "unreadable session record"),
-            }
-        }
-        if !unit.ops.is_empty() {
-            self.store.write(unit).await?;
-        }
-        Ok(match slice.last() {
-            // Just past the last key seen.
-            Some(last) if slice.len() == SESSIONS_PER_TICK => {
-                Some([last.as_slice(), &[0]].concat())
-            }
-            _ => None,
-        })
-    }
-
-    async fn sweep(&self, state: &mut ReaperState) -> Result<(), ActorProcessingErr> {
-        self.purge_idempotency().await?;
-        self.resume_checkouts().await?;
+    async fn run(&mut self) -> Result<(), ActorProcessingErr> {
         let due = self.store.keys_between(
             keys::EXPIRY,
             &keys::expiry_due_before(self.store.now()),
@@ -125,12 +92,106 @@ impl HoldReaper {
                 }
             }
         }
-        state.sessions_from = self.purge_sessions(state.sessions_from.take()).await?;
-        self.trim_log().await
+        Ok(())
     }
+}
 
-    /// Trims the event log as the retention policy allows (never past a subscriber).
-    async fn trim_log(&self) -> Result<(), ActorProcessingErr> {
+/// Starts the actor of every cart whose checkout is unfinished (a no-op for live ones).
+#[derive(Clone)]
+pub struct CheckoutResume {
+    store: Store,
+    /// Started for carts with an unfinished checkout, which they resume on start.
+    carts: Handle<CartActor>,
+}
+
+impl Job for CheckoutResume {
+    const NAME: &'static str = "checkout_resume";
+
+    async fn run(&mut self) -> Result<(), ActorProcessingErr> {
+        for cart in super::cart::interrupted_checkouts(&self.store)? {
+            if let Err(e) = self.carts.actor(cart.0).await {
+                tracing::warn!(%cart, error = %e, "cannot start a cart to resume its checkout");
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Deletes expired sessions, a slice of the session records per run.
+#[derive(Clone)]
+pub struct SessionPurge {
+    store: Store,
+    /// Where the next slice starts (`None`: from the beginning again).
+    from: Option<Vec<u8>>,
+}
+
+impl Job for SessionPurge {
+    const NAME: &'static str = "session_purge";
+
+    async fn run(&mut self) -> Result<(), ActorProcessingErr> {
+        let start = self.from.take().unwrap_or_else(|| keys::SESSIONS.to_vec());
+        let slice = self.store.keys_between(
+            &start,
+            &keys::prefix_end(keys::SESSIONS),
+            SESSIONS_PER_TICK,
+        )?;
+        let now = self.store.now();
+        let mut unit = Unit::default();
+        for key in &slice {
+            match self.store.get::<Session>(key) {
+                Ok(Some(s)) if s.is_expired(now) => {
+                    unit = unit.remove(key.clone());
+                    // And its entry in the user's session index (`--max-sessions`).
+                    if let Some(hash) = keys::token_hash_at_end(key) {
+                        unit = unit.remove(keys::user_session(s.user_id, &hash));
+                    }
+                }
+                // Live, or logged out meanwhile.
+                Ok(_) => {}
+                // Left for a person to look at rather than deleted unread.
+                Err(e) => tracing::warn!(error = %e, "unreadable session record"),
+            }
+        }
+        if !unit.ops.is_empty() {
+            self.store.write(unit).await?;
+        }
+        self.from = match slice.last() {
+            // Just past the last key seen.
+            Some(last) if slice.len() == SESSIONS_PER_TICK => {
+                Some([last.as_slice(), &[0]].concat())
+            }
+            _ => None,
+        };
+        Ok(())
+    }
+}
+
+/// Deletes idempotency records older than their retention, with their time-index entries.
+#[derive(Clone)]
+pub struct IdempotencySweep(Store);
+
+impl Job for IdempotencySweep {
+    const NAME: &'static str = "idempotency_sweep";
+
+    async fn run(&mut self) -> Result<(), ActorProcessingErr> {
+        crate::idempotency::Records::new(self.0.clone())
+            .sweep_expired(MAX_PER_TICK)
+            .await?;
+        Ok(())
+    }
+}
+
+/// Trims the event log as the retention policy allows (never past a subscriber).
+#[derive(Clone)]
+pub struct LogRetention {
+    store: Store,
+    retention: retention::Policy,
+}
+
+impl Job for LogRetention {
+    const NAME: &'static str = "log_retention";
+
+    async fn run(&mut self) -> Result<(), ActorProcessingErr> {
         if self.retention.keeps_everything() {
             return Ok(());
         }
@@ -143,45 +204,5 @@ impl HoldReaper {
             );
         }
         Ok(())
-    }
-}
-
-/// Where the session purge resumes.
-#[derive(Default)]
-pub struct ReaperState {
-    sessions_from: Option<Vec<u8>>,
-}
-
-impl Actor for HoldReaper {
-    type Msg = ReaperMsg;
-    type State = ReaperState;
-    type Arguments = ();
-
-    async fn pre_start(
-        &self,
-        _myself: ActorRef<ReaperMsg>,
-        _: (),
-    ) -> Result<ReaperState, ActorProcessingErr> {
-        Ok(ReaperState::default())
-    }
-
-    async fn post_start(
-        &self,
-        myself: ActorRef<ReaperMsg>,
-        _: &mut ReaperState,
-    ) -> Result<(), ActorProcessingErr> {
-        // The timer task ends by itself when this actor stops.
-        myself.send_interval(self.every, || ReaperMsg::Sweep);
-        Ok(())
-    }
-
-    async fn handle(
-        &self,
-        _myself: ActorRef<ReaperMsg>,
-        message: ReaperMsg,
-        state: &mut ReaperState,
-    ) -> Result<(), ActorProcessingErr> {
-        let ReaperMsg::Sweep = message;
-        self.sweep(state).await
     }
 }

@@ -89,13 +89,14 @@ impl Actors {
         inventory::create_marked(&self.store, name, price, stock, mark).await
     }
 
-    /// One page of products in id order after `after`, and the id to continue after.
-    pub async fn list_products(
+    /// One page of products in id order after `after`, and the id to continue after; read
+    /// without starting any actor.
+    pub fn list_products(
         &self,
         after: u64,
         limit: usize,
     ) -> Result<(Vec<ProductView>, Option<ProductId>), Error> {
-        inventory::list(&self.inventory, &self.store, after, limit).await
+        inventory::list(&self.catalog, &self.store, after, limit)
     }
 
     /// The order, if `user` may see it.
@@ -103,9 +104,15 @@ impl Actors {
         order::get(&self.store, id, user, is_admin)
     }
 
-    /// The user's orders, oldest first.
-    pub fn orders_of(&self, user: UserId) -> Result<Vec<Order>, Error> {
-        order::list(&self.store, user)
+    /// A page of the user's orders, oldest first, after order id `after`, and the id to
+    /// continue after.
+    pub fn orders_of(
+        &self,
+        user: UserId,
+        after: u64,
+        limit: usize,
+    ) -> Result<(Vec<Order>, Option<OrderId>), Error> {
+        order::list(&self.store, user, after, limit)
     }
 
     /// A product's sales (404 for an unknown product) and the log sequence the projection has
@@ -205,6 +212,11 @@ impl Actors {
     /// The admin route checks `to` first ([`crate::maintenance::backup`]).
     pub async fn backup_into(&self, to: &std::path::Path) -> Result<Backup, Error> {
         Ok(backup::backup(&self.store, to).await?)
+    }
+
+    /// Each maintenance job's state (running, or left stopped for failing too often).
+    pub fn job_states(&self) -> std::collections::BTreeMap<&'static str, super::jobs::JobState> {
+        self.jobs.states()
     }
 
     /// The recorded answers and marks of `Idempotency-Key`s.

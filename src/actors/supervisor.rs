@@ -3,7 +3,6 @@
 
 use super::bus::Subscriber;
 use super::catalog::Catalog;
-use super::reaper::HoldReaper;
 use super::restarts::Failures;
 use super::stats::SalesStats;
 use super::{CartActor, CartMsg, Entity, Handle, InventoryActor, UserActor};
@@ -164,6 +163,10 @@ pub struct System {
     pub(super) sessions: super::sessions::SessionCache,
     /// This app's password hashing (its own queue, not the process's).
     pub(super) hasher: super::passwords::Hasher,
+    /// The maintenance jobs (hold expiry, purges, retention), each on its own task.
+    pub(super) jobs: super::jobs::Jobs,
+    /// Every loaded product as its actor last decided it: list pages read it, starting no actor.
+    pub(super) catalog: Catalog,
     root: ActorRef<SupervisorMsg>,
 }
 
@@ -190,20 +193,14 @@ impl Actors {
         let cart_proto = CartActor::new(
             store.clone(),
             inventory.clone(),
-            catalog,
+            catalog.clone(),
             timeout,
             settings.hold_ttl,
         );
         let carts = supervise(&root, cart_proto, timeout, idle).await?;
 
-        let reaper = HoldReaper {
-            store: store.clone(),
-            inventory: inventory.clone(),
-            carts: carts.clone(),
-            every: HoldReaper::interval_for(settings.hold_ttl),
-            retention: settings.retention,
-        };
-        supervise_singleton(&root, reaper).await?;
+        let every = super::reaper::interval_for(settings.hold_ttl);
+        let jobs = super::reaper::start(&store, &inventory, &carts, settings.retention, every);
         let subscriber = Subscriber {
             store: store.clone(),
             projection: SalesStats,
@@ -218,6 +215,8 @@ impl Actors {
             settings,
             sessions,
             hasher,
+            jobs,
+            catalog,
             root,
         })))
     }
@@ -257,6 +256,7 @@ impl Actors {
 
     /// Stops the tree from the leaves up; each actor finishes the message it is handling.
     pub async fn stop(&self, timeout: Duration) {
+        self.jobs.stop().await;
         for cell in [
             self.carts.directory_cell(),
             self.inventory.directory_cell(),

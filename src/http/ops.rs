@@ -60,6 +60,9 @@ async fn metrics(actors: Actors) -> Result<warp::reply::Response, Rejection> {
             metrics::gauge!(names::LIVE_ACTORS, "kind" => kind).set(n as f64);
         }
     }
+    for (job, state) in actors.job_states() {
+        metrics::gauge!(names::JOB_RUNNING, "job" => job).set(f64::from(u8::from(state.running)));
+    }
     let body = crate::telemetry::metrics().render();
     let mut r = warp::reply::with_status(body, StatusCode::OK).into_response();
     r.headers_mut().insert(
@@ -82,6 +85,9 @@ async fn readyz(actors: Actors) -> Result<warp::reply::Response, Rejection> {
         "store": writable,
         "actors": running,
         "live_actors": live,
+        // Shown, not counted against readiness: a stopped job degrades the shop (holds not
+        // released, say) but taking this server out of rotation would not help.
+        "jobs": actors.job_states(),
     });
     if ready {
         Ok(ok(&body))

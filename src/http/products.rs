@@ -67,9 +67,7 @@ pub fn routes(
 }
 
 async fn list(page: Page, actors: Actors) -> Result<warp::reply::Response, Rejection> {
-    let (items, next) = actors
-        .list_products(page.after.unwrap_or(0), page.limit)
-        .await?;
+    let (items, next) = actors.list_products(page.after.unwrap_or(0), page.limit)?;
     Ok(ok(&json!({ "items": items, "next": next })))
 }
 

@@ -1,4 +1,5 @@
-//! `?limit=&after=` of the paged reads (`GET /products`, `GET /events`, `GET /stats/top`):
+//! `?limit=&after=` of the paged reads (`GET /products`, `GET /orders`, `GET /events`,
+//! `GET /stats/top`):
 //! one parser, so every paged resource refuses the same mistakes with the same 400s.
 
 use super::error::ApiError;

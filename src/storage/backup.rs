@@ -13,10 +13,15 @@
 //!
 //! The copy also gets an id counter above every id the source had handed out, since sled's
 //! counter lives outside the records. It is built in a hidden sibling directory, fsynced and
-//! renamed into place, so a crash never leaves a half backup under the target's name.
+//! renamed into place, so a crash never leaves a half backup under the target's name; such a
+//! hidden partial directory is removed at the next backup (and at the server's next start).
+//! Everything a backup creates is the owner's only (0700 directories, 0600 files): it holds
+//! password hashes and order history. A symbolic link as the target is refused before anything
+//! is copied.
 
 use super::{fsync, writer, StorageError, Store};
 use std::collections::HashSet;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Records per sled batch while copying.
@@ -25,6 +30,11 @@ const COPY_BATCH: usize = 10_000;
 const SLED_IDGEN_STEP: u64 = 1_000_000;
 /// The manifest written beside sled's files.
 pub const MANIFEST: &str = "BACKUP.json";
+/// Modes of what a backup creates: the owner's only.
+const DIR_MODE: u32 = 0o700;
+const FILE_MODE: u32 = 0o600;
+/// In the name of a backup's hidden partial directory: `.{name}.partial-{pid}`.
+const PARTIAL: &str = ".partial-";
 
 /// What a backup contains.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -48,8 +58,15 @@ fn refuse(msg: String) -> StorageError {
     StorageError::BackupRefused(msg)
 }
 
-/// Checks that `to` may receive a backup: absent, or an empty directory, in an existing one.
+/// Checks that `to` may receive a backup: absent, or an empty directory, in an existing one;
+/// never a symbolic link (dangling or not), which the copy would be renamed onto or through.
 fn check_target(to: &Path) -> Result<(), StorageError> {
+    if std::fs::symlink_metadata(to).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(refuse(format!(
+            "{} is a symbolic link; a backup never writes through one",
+            to.display()
+        )));
+    }
     let parent = to.parent().filter(|p| p.is_dir());
     if parent.is_none() || to.file_name().is_none() {
         return Err(refuse(format!(
@@ -74,6 +91,9 @@ pub async fn backup(store: &Store, to: &Path) -> Result<Backup, StorageError> {
     static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     let _turn = ONE_AT_A_TIME.lock().await;
     check_target(to)?;
+    if let Some(parent) = to.parent() {
+        remove_partials(parent)?;
+    }
     let name = to.file_name().map(|n| n.to_string_lossy().into_owned());
     let partial = to.with_file_name(format!(
         ".{}.partial-{}",
@@ -89,10 +109,56 @@ pub async fn backup(store: &Store, to: &Path) -> Result<Backup, StorageError> {
     result
 }
 
-async fn copy_into(store: &Store, partial: &Path, to: &Path) -> Result<Backup, StorageError> {
-    if partial.exists() {
-        std::fs::remove_dir_all(partial).map_err(|e| StorageError::io("clearing", e))?;
+/// Removes the hidden partial directories that backups interrupted by a crash left in `dir`.
+/// Only one server may back up into a directory; its own backups take turns.
+pub fn remove_partials(dir: &Path) -> Result<usize, StorageError> {
+    let failed = |e| StorageError::io("removing a partial backup", e);
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(failed(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(failed)?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let pid = name.strip_prefix('.').and_then(|n| n.rsplit_once(PARTIAL));
+        if !pid.is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type().map_err(failed)?.is_dir() {
+            std::fs::remove_dir_all(&path).map_err(failed)?;
+        } else {
+            std::fs::remove_file(&path).map_err(failed)?;
+        }
+        tracing::info!(path = %path.display(), "removed a partial backup an interrupted backup left");
+        removed += 1;
     }
+    Ok(removed)
+}
+
+/// Sets owner-only modes on `dir` and everything in it.
+fn owner_only(dir: &Path) -> std::io::Result<()> {
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(DIR_MODE))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            owner_only(&entry.path())?;
+        } else if kind.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(FILE_MODE))?;
+        }
+    }
+    Ok(())
+}
+
+async fn copy_into(store: &Store, partial: &Path, to: &Path) -> Result<Backup, StorageError> {
+    std::fs::DirBuilder::new()
+        .mode(DIR_MODE)
+        .create(partial)
+        .map_err(|e| StorageError::io("creating the backup directory", e))?;
     store.between(|b| *b.changed = Some(HashSet::new())).await?;
     let (source, dir) = (store.inner.db.clone(), partial.to_path_buf());
     let (copy, records) = blocking(move || fuzzy_copy(&source, &dir)).await??;
@@ -189,7 +255,14 @@ fn finish(
     bump.flush()?;
     drop(bump);
     super::wait_released(&dir.join("db"), super::RELEASE_TIMEOUT)?;
-    std::fs::write(dir.join(MANIFEST), manifest).map_err(|e| StorageError::io("manifest", e))?;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FILE_MODE)
+        .open(dir.join(MANIFEST))
+        .and_then(|mut f| std::io::Write::write_all(&mut f, manifest))
+        .map_err(|e| StorageError::io("manifest", e))?;
+    owner_only(dir).map_err(|e| StorageError::io("making the backup owner-only", e))?;
     fsync::sync_tree(dir).map_err(|e| StorageError::io("syncing the backup", e))?;
     std::fs::rename(dir, to).map_err(|e| StorageError::io("renaming the backup", e))?;
     let parent = to.parent().unwrap_or(Path::new("."));

@@ -1,5 +1,5 @@
 //! Fault injection at the store's front door: fail or
-//! hold back the units that put a key with a chosen prefix, so a test can break exactly one
+//! hold back the units that put (or fail those that remove) a key with a chosen prefix, so a test can break exactly one
 //! step of a multi-step operation; or stall the whole disk, queueing every unit in order until
 //! released, as a slow disk does (nothing overtakes anything).
 
@@ -20,6 +20,8 @@ enum Action {
 
 struct Plan {
     prefix: Vec<u8>,
+    /// Match units that remove such a key, instead of those that put one.
+    removing: bool,
     /// Matching units still to intercept.
     times: usize,
     action: Action,
@@ -94,7 +96,11 @@ impl Faults {
     }
 
     pub(super) fn fail(&self, prefix: Vec<u8>, times: usize) {
-        self.set(prefix, times, Action::Fail);
+        self.set(prefix, false, times, Action::Fail);
+    }
+
+    pub(super) fn fail_removing(&self, prefix: Vec<u8>, times: usize) {
+        self.set(prefix, true, times, Action::Fail);
     }
 
     pub(super) fn hold(&self, prefix: Vec<u8>, times: usize) -> Held {
@@ -104,15 +110,16 @@ impl Faults {
             released,
             caught: caught_tx,
         };
-        self.set(prefix, times, action);
+        self.set(prefix, false, times, action);
         Held { release, caught }
     }
 
-    fn set(&self, prefix: Vec<u8>, times: usize, action: Action) {
+    fn set(&self, prefix: Vec<u8>, removing: bool, times: usize, action: Action) {
         if let Ok(mut plans) = self.plans.lock() {
             plans.retain(|p| p.times > 0);
             plans.push(Plan {
                 prefix,
+                removing,
                 times,
                 action,
             });
@@ -136,10 +143,7 @@ impl Faults {
             let Ok(mut plans) = self.plans.lock() else {
                 return Some((unit, reply));
             };
-            let Some(p) = plans
-                .iter_mut()
-                .find(|p| p.times > 0 && matches(&unit, &p.prefix))
-            else {
+            let Some(p) = plans.iter_mut().find(|p| p.times > 0 && matches(&unit, p)) else {
                 return Some((unit, reply));
             };
             p.times -= 1;
@@ -167,8 +171,9 @@ impl Faults {
     }
 }
 
-fn matches(unit: &Unit, prefix: &[u8]) -> bool {
-    unit.ops
-        .iter()
-        .any(|op| matches!(op, Op::Put(k, _) if k.starts_with(prefix)))
+fn matches(unit: &Unit, plan: &Plan) -> bool {
+    unit.ops.iter().any(|op| match op {
+        Op::Put(k, _) => !plan.removing && k.starts_with(&plan.prefix),
+        Op::Remove(k) => plan.removing && k.starts_with(&plan.prefix),
+    })
 }

@@ -68,6 +68,12 @@ impl Store {
         self.hooks().faults.fail(prefix, times);
     }
 
+    /// Makes the next `times` units that remove a key starting with `prefix` fail with an I/O
+    /// error, unwritten (a purge, say, which only removes).
+    pub fn fail_writes_removing(&self, prefix: Vec<u8>, times: usize) {
+        self.hooks().faults.fail_removing(prefix, times);
+    }
+
     /// Units the fail and hold plans have still to intercept (0: every planned fault was met).
     pub fn faults_left(&self) -> usize {
         self.hooks().faults.left()

@@ -289,10 +289,21 @@ impl TestApp {
         .expect("request sent")
     }
 
+    /// Every order of the caller's, following `next` page by page.
     pub async fn orders(&self, token: &str) -> Vec<Value> {
-        let r = self.get("/orders", Some(token)).await;
-        assert_eq!(r.status(), StatusCode::OK);
-        json_of(r).await["items"].as_array().unwrap().clone()
+        let mut orders = Vec::new();
+        let mut after = 0;
+        loop {
+            let path = format!("/orders?limit=500&after={after}");
+            let r = self.get(&path, Some(token)).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let page = json_of(r).await;
+            orders.extend(page["items"].as_array().unwrap().iter().cloned());
+            match page["next"].as_u64() {
+                Some(next) => after = next,
+                None => return orders,
+            }
+        }
     }
 }
 

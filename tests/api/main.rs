@@ -1,5 +1,6 @@
 //! Black-box tests of the HTTP API: the real app on port 0, a real client, a real sled store.
 
+mod backup;
 mod carts;
 mod checkout;
 mod concurrency;
@@ -11,6 +12,7 @@ mod fuzz;
 mod helpers;
 mod idempotency;
 mod interleavings;
+mod jobs;
 mod lifecycle;
 mod methods;
 mod openapi;
@@ -20,6 +22,7 @@ mod product_stream;
 mod products;
 mod quotas;
 mod readme;
+mod reads;
 mod restart;
 mod retention;
 mod supervision;

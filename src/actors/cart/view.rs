@@ -94,6 +94,8 @@ impl CartActor {
         Ok(ProductInfo {
             name: p.name.into(),
             price_cents: p.price_cents,
+            stock: p.stock,
+            reserved: p.reserved,
         })
     }
 }

@@ -34,6 +34,17 @@ pub struct ProductView {
 }
 
 impl ProductView {
+    /// As its actor last published it.
+    fn published(id: ProductId, info: &ProductInfo) -> Self {
+        Self {
+            id,
+            name: info.name.to_string(),
+            price_cents: info.price_cents,
+            stock: info.stock,
+            reserved: info.reserved,
+        }
+    }
+
     fn of(inv: &Inventory) -> Self {
         Self {
             id: inv.product.id,
@@ -144,12 +155,18 @@ impl InventoryActor {
         }
     }
 
-    fn publish(&self, product: &Product) {
-        let info = ProductInfo {
-            name: product.name.as_str().into(),
-            price_cents: product.price.get(),
-        };
-        self.catalog.publish(product.id, info);
+    /// Shows `inv` in the catalog: done before answering any change, so whoever learns of a
+    /// change can read it there.
+    fn publish(&self, inv: &Inventory) {
+        let p = &inv.product;
+        let (stock, reserved) = (inv.available(), inv.reserved());
+        (self.catalog).publish(p.id, p.name.as_str(), p.price.get(), stock, reserved);
+    }
+
+    /// Publishes `inv`, then answers.
+    fn answer<T>(&self, inv: &Inventory, reply: RpcReplyPort<T>, answer: T) {
+        self.publish(inv);
+        let _ = reply.send(answer);
     }
 
     fn deadline(&self) -> Millis {
@@ -157,16 +174,11 @@ impl InventoryActor {
     }
 
     fn read(&self, id: ProductId) -> Result<Option<Inventory>, Error> {
-        let Some(product) = self.store.get::<Product>(&keys::product(id))? else {
-            return Ok(None);
-        };
-        let holds = self
-            .store
-            .scan_prefix::<Hold>(&keys::holds_of(id))?
-            .into_iter()
-            .filter_map(|(k, h)| Some((keys::cart_of_hold(&k)?, h)));
-        self.publish(&product);
-        Ok(Some(Inventory::new(product, holds)))
+        let inv = stored(&self.store, id)?;
+        if let Some(inv) = &inv {
+            self.publish(inv);
+        }
+        Ok(inv)
     }
 
     /// Reads the product again after what this actor queued has landed.
@@ -177,6 +189,23 @@ impl InventoryActor {
             .ok_or_else(|| Error::Invariant(format!("product {} vanished", inv.product.id)))?;
         Ok(())
     }
+}
+
+/// A product and its holds as stored.
+fn stored(store: &Store, id: ProductId) -> Result<Option<Inventory>, Error> {
+    match store.get::<Product>(&keys::product(id))? {
+        Some(product) => Ok(Some(with_holds(store, product)?)),
+        None => Ok(None),
+    }
+}
+
+/// `product` with its stored holds.
+fn with_holds(store: &Store, product: Product) -> Result<Inventory, Error> {
+    let holds = store
+        .scan_prefix::<Hold>(&keys::holds_of(product.id))?
+        .into_iter()
+        .filter_map(|(k, h)| Some((keys::cart_of_hold(&k)?, h)));
+    Ok(Inventory::new(product, holds))
 }
 
 impl Entity for InventoryActor {
@@ -210,7 +239,8 @@ impl Entity for InventoryActor {
                 order_id,
                 reply,
             } => {
-                let _ = reply.send(Box::pin(self.secure(inv, cart_id, quantity, order_id)).await);
+                let secured = Box::pin(self.secure(inv, cart_id, quantity, order_id)).await;
+                self.answer(inv, reply, secured);
             }
             InventoryMsg::Commit {
                 cart_id,
@@ -218,13 +248,15 @@ impl Entity for InventoryActor {
                 order_id,
                 reply,
             } => {
-                let _ = reply.send(self.commit(inv, cart_id, quantity, order_id));
+                let sale = self.commit(inv, cart_id, quantity, order_id);
+                self.answer(inv, reply, sale);
             }
             InventoryMsg::ExpireHolds => {
                 if let Err(e) = Box::pin(self.expire(inv)).await {
                     tracing::warn!(product_id = %inv.product.id, error = %e, "expiring holds failed; reloading");
                     self.reload(inv).await?;
                 }
+                self.publish(inv);
             }
             InventoryMsg::Reserve {
                 cart_id,
@@ -232,7 +264,8 @@ impl Entity for InventoryActor {
                 with,
                 reply,
             } => {
-                let _ = reply.send(self.reserve(inv, cart_id, quantity, with));
+                let reservation = self.reserve(inv, cart_id, quantity, with);
+                self.answer(inv, reply, reservation);
             }
             InventoryMsg::Update {
                 name,
@@ -240,7 +273,8 @@ impl Entity for InventoryActor {
                 stock,
                 reply,
             } => {
-                let _ = reply.send(Box::pin(self.update(inv, name, price, stock)).await);
+                let updated = Box::pin(self.update(inv, name, price, stock)).await;
+                self.answer(inv, reply, updated);
             }
             // Let what this actor queued land first, then read the truth.
             InventoryMsg::Reload => self.reload(inv).await?,

@@ -1,7 +1,8 @@
 //! The catalogue side of products: creating one, an admin's edit, and listing them.
 
-use super::{InventoryActor, InventoryMsg, ProductView};
-use crate::actors::{Error, Handle};
+use super::{InventoryActor, ProductView};
+use crate::actors::catalog::Catalog;
+use crate::actors::Error;
 use crate::domain::{Event, Inventory, PriceCents, Product, ProductId, ProductName, Stock};
 use crate::storage::idempotency::Mark;
 use crate::storage::{codec, keys, StorageError, Store, Unit};
@@ -34,7 +35,6 @@ impl InventoryActor {
         match self.store.write(unit).await {
             Ok(_) => {
                 *inv = next;
-                self.publish(&inv.product);
                 Ok(ProductView::of(inv))
             }
             Err(StorageError::Conflict(_)) => Err(Error::ProductNameTaken),
@@ -88,27 +88,39 @@ pub async fn create_marked(
 }
 
 /// One page of products in id order, after `after`, and the id to continue after (if more).
-pub async fn list(
-    inventory: &Handle<InventoryActor>,
+///
+/// Starts no actors: each product is shown as its actor last published it to the catalog
+/// (before answering any change, so an acknowledged change shows), or, if no actor has loaded
+/// it in this process, as stored — only its actor changes those records, so what is stored is
+/// what it is. The catalog is looked at again after the store read, in case an actor loaded
+/// the product (and may have changed it) meanwhile.
+pub fn list(
+    catalog: &Catalog,
     store: &Store,
     after: u64,
     limit: usize,
 ) -> Result<(Vec<ProductView>, Option<ProductId>), Error> {
-    let start = keys::product(ProductId(after.saturating_add(1)));
-    let mut ids: Vec<u64> = store
-        .scan::<Product>(keys::PRODUCTS, &start, limit + 1)?
-        .into_iter()
-        .map(|(_, p)| p.id.0)
-        .collect();
-    let more = ids.len() > limit;
-    ids.truncate(limit);
-    let mut items = Vec::with_capacity(ids.len());
-    for id in ids {
-        items.push(
-            inventory
-                .call(id, |reply| InventoryMsg::Get { reply })
-                .await?,
-        );
+    let Some(first) = after.checked_add(1) else {
+        return Ok((Vec::new(), None));
+    };
+    let start = keys::product(ProductId(first));
+    let mut products = store.scan::<Product>(keys::PRODUCTS, &start, limit + 1)?;
+    let more = products.len() > limit;
+    products.truncate(limit);
+    let mut items = Vec::with_capacity(products.len());
+    for (_, product) in products {
+        let id = product.id;
+        let view = match catalog.get(id) {
+            Some(info) => ProductView::published(id, &info),
+            None => {
+                let inv = super::with_holds(store, product)?;
+                match catalog.get(id) {
+                    Some(info) => ProductView::published(id, &info),
+                    None => ProductView::of(&inv),
+                }
+            }
+        };
+        items.push(view);
     }
     let next = if more {
         items.last().map(|p| p.id)
