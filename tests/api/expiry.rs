@@ -231,3 +231,34 @@ async fn a_held_line_says_when_its_hold_lapses_and_a_lapsed_line_does_not() {
     assert_eq!(line["reserved"], false);
     assert!(line.get("hold_expires_at").is_none(), "line: {line}");
 }
+
+#[tokio::test]
+async fn a_line_re_secured_by_a_refused_checkout_shows_the_stored_deadline_before_and_after_a_restart(
+) {
+    let app = expiring_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let coffee = app.create_product(&admin, "Coffee", 900, 3).await;
+    let (_, a) = app.signup("rafa").await;
+    let (_, b) = app.signup("sol").await;
+    let cart = app.create_cart(&a).await;
+    let other = app.create_cart(&b).await;
+    app.add(&a, cart, coffee, 2).await;
+    holds_lapse(&app, coffee).await;
+    app.add(&b, other, coffee, 2).await;
+    app.add(&a, cart, tea, 1).await;
+    let shown = |c: &serde_json::Value| c["items"][1]["hold_expires_at"].clone();
+    let at_add = shown(&app.cart(&a, cart).await);
+    assert!(at_add.is_string(), "tea is held");
+
+    // Less than TTL/20 later the inventory keeps the tea hold's deadline when the checkout
+    // re-secures it; the checkout is then refused (coffee), leaving the cart open.
+    app.advance_clock(TTL / 60);
+    let refused = app.checkout(&a, cart).await;
+    assert_error(refused, StatusCode::CONFLICT, "insufficient_stock").await;
+    let before = shown(&app.cart(&a, cart).await);
+    assert_eq!(before, at_add, "the deadline the inventory stored");
+
+    let app = app.restart().await;
+    assert_eq!(shown(&app.cart(&a, cart).await), before);
+}

@@ -68,7 +68,6 @@ impl CartActor {
         state: &mut CartState,
         order_id: OrderId,
     ) -> Result<Securing, Error> {
-        let renewed = self.holds.deadline(self.store.now());
         let cart_id = state.cart.id;
         let mut found = Securing::default();
         for &CartLine {
@@ -87,9 +86,14 @@ impl CartActor {
                 .await?;
             match secured {
                 Ok(Secured::AlreadySold) => found.sold_any = true,
-                Ok(Secured::Held(pending)) => {
-                    self.durable(pending).await?;
-                    state.held_until.insert(product_id, renewed);
+                Ok(Secured::Held {
+                    expires_at,
+                    durable,
+                }) => {
+                    self.durable(durable).await?;
+                    // The stored deadline, which may be earlier than a fresh one
+                    // (`HoldPolicy::deadline_after`): what a reload would show.
+                    state.held_until.insert(product_id, expires_at);
                 }
                 Err(e @ Error::InsufficientStock { .. }) => {
                     found.refused.get_or_insert(e);

@@ -95,7 +95,10 @@ impl InventoryActor {
             return Ok(Secured::AlreadySold);
         }
         match self.reserve(inv, cart_id, quantity, Unit::default()) {
-            Ok(r) => Ok(Secured::Held(r.durable)),
+            Ok(r) => Ok(Secured::Held {
+                expires_at: r.expires_at,
+                durable: r.durable,
+            }),
             Err(refusal) => {
                 let _ = self.store.settle(refusal.logged).await;
                 Err(Error::InsufficientStock {

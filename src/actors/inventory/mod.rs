@@ -73,8 +73,12 @@ pub struct Refusal {
 pub enum Secured {
     /// This product was already sold to the order (a checkout resumed after a crash).
     AlreadySold,
-    /// The hold is in place once this write is durable.
-    Held(Pending),
+    /// The hold is in place once `durable` resolves, lapsing at `expires_at` (the deadline
+    /// the inventory stores, which a cart shows).
+    Held {
+        expires_at: Millis,
+        durable: Pending,
+    },
 }
 
 /// A product sold into an order; `durable` is `None` when it had been sold before.
