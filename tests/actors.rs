@@ -9,18 +9,21 @@ use trolley::domain::{
 };
 use trolley::storage::{keys, Store};
 
-async fn start() -> (tempfile::TempDir, Actors) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path(), 16 << 20).unwrap();
-    let settings = Settings {
+fn settings() -> Settings {
+    Settings {
         call_timeout: Duration::from_secs(5),
         token_ttl: Duration::from_secs(3600),
         hold_ttl: Duration::from_secs(3600),
         idle_timeout: Duration::from_secs(3600),
         retention: Default::default(),
         backup_dir: None,
-    };
-    (dir, Actors::start(store, settings).await.unwrap())
+    }
+}
+
+async fn start() -> (tempfile::TempDir, Actors) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 16 << 20).unwrap();
+    (dir, Actors::start(store, settings()).await.unwrap())
 }
 
 async fn product(actors: &Actors, name: &str, stock: i64) -> ProductId {
@@ -136,4 +139,68 @@ async fn stopping_the_system_ends_every_actor() {
         add(&actors, c, UserId(1), tea, 1).await,
         Err(Error::Unavailable(_))
     ));
+}
+
+#[tokio::test]
+async fn a_directory_that_fails_before_the_supervisor_adopted_it_is_restarted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 16 << 20).unwrap();
+    store.fail_directory_before_adoption("cart");
+    let actors = Actors::start(store, settings()).await.unwrap();
+    let user = UserId(1);
+    let created = cart::create(&actors.store, user).await.unwrap();
+
+    // The failure reached the supervisor before the adoption; the restart follows it. Polled
+    // (the supervisor announces restarts to nobody), bounded by a generous patience.
+    let patience = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !actors.is_running() && tokio::time::Instant::now() < patience {
+        tokio::task::yield_now().await;
+    }
+    assert!(
+        actors.is_running(),
+        "the cart directory was never restarted"
+    );
+    let status = actors
+        .carts
+        .call(created.id.0, |reply| CartMsg::Status { reply })
+        .await;
+    assert!(status.is_ok(), "{status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_cold_start_holds_up_no_other_cart_and_each_cart_gets_exactly_one_actor() {
+    let (_dir, actors) = start().await;
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        ids.push(cart::create(&actors.store, UserId(1)).await.unwrap().id.0);
+    }
+    let (release, until) = tokio::sync::oneshot::channel();
+    let stuck = actors.store.stall_start("cart", ids[0], until);
+    let lookup = |id: u64| {
+        let actors = actors.clone();
+        tokio::spawn(async move { (id, actors.carts.actor(id).await.map(|a| a.get_id())) })
+    };
+    let mut slow = vec![lookup(ids[0])];
+    stuck.await.unwrap();
+
+    // While the first cart's start hangs, the others start, each asked for by many callers
+    // at once; so is the first, whose callers all wait for its one start.
+    let mut others = Vec::new();
+    for _ in 0..16 {
+        slow.push(lookup(ids[0]));
+        others.extend(ids[1..].iter().map(|&id| lookup(id)));
+    }
+    let mut actor_of = std::collections::HashMap::new();
+    for call in others {
+        let (id, actor) = call.await.unwrap();
+        let actor = actor.expect("a cart whose start is not held up starts");
+        assert_eq!(*actor_of.entry(id).or_insert(actor), actor, "cart {id}");
+    }
+    release.send(()).unwrap();
+    for call in slow {
+        let (id, actor) = call.await.unwrap();
+        let actor = actor.expect("the held-up start finishes");
+        assert_eq!(*actor_of.entry(id).or_insert(actor), actor, "cart {id}");
+    }
+    assert_eq!(actors.carts.live_count().await.unwrap(), ids.len());
 }
