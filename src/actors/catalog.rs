@@ -3,7 +3,7 @@
 //! Inventory actors publish their product here whenever they load or change it, so building a
 //! cart view costs a map lookup per line instead of a round trip to every product's actor.
 //! Only inventory actors write it; a product not yet loaded is simply missing, and the cart
-//! then asks its inventory actor (which loads and publishes it).
+//! then reads its stored record (without starting its actor).
 
 use crate::domain::ProductId;
 use std::collections::HashMap;

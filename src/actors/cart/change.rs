@@ -65,8 +65,10 @@ impl CartActor {
         } else {
             state.held_until.insert(product_id, reservation.expires_at);
         }
-        self.renew_other_holds(state, product_id).await;
-        self.view(state).await
+        self.renew_other_holds(myself, state, product_id);
+        // Built from memory and local reads, never waiting on another actor: the change is
+        // durable, and its answer must not turn into a 503 now.
+        self.view(state)
     }
 
     /// Asks the inventory to set the hold for `change`, writing `next` (the cart after it)
@@ -100,34 +102,45 @@ impl CartActor {
     }
 
     /// Activity on the cart keeps its other holds alive too (the changed one was just renewed
-    /// by its reservation), as often as the hold policy says. A product's actor may have been
-    /// passivated while the hold lasts (the idle timeout can be shorter than the hold TTL):
-    /// `send` starts it.
-    async fn renew_other_holds(&self, state: &mut CartState, changed: ProductId) {
+    /// by its reservation), as often as the hold policy says. Not part of the change, so off
+    /// its reply path: a slow product actor (a passivated one is started by `call`) delays
+    /// only the renewal, and the deadlines the inventory stored come back as
+    /// [`CartMsg::HoldsRenewed`]. A renewal that fails leaves the hold its earlier deadline.
+    fn renew_other_holds(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        changed: ProductId,
+    ) {
         let now = self.store.now();
         if !self.holds.renewal_due(now, state.renewed_at) {
             return;
         }
         state.renewed_at = now;
-        let renewed = self.holds.deadline(now);
         let cart_id = state.cart.id;
-        for line in state.cart.lines.iter().filter(|l| l.product_id != changed) {
-            let Some(until) = state.held_until.get_mut(&line.product_id) else {
-                continue;
-            };
-            if *until <= now {
-                continue;
-            }
-            let touch = InventoryMsg::Touch { cart_id };
-            match self.inventory.send(line.product_id.0, touch).await {
-                Ok(()) => *until = renewed,
-                // The change itself is durable; only this renewal is lost.
-                Err(e) => tracing::warn!(
-                    %cart_id, product_id = %line.product_id, error = %e,
-                    "could not renew a hold; it keeps its earlier deadline"
-                ),
-            }
+        let products: Vec<ProductId> = (state.cart.lines.iter())
+            .map(|l| l.product_id)
+            .filter(|p| *p != changed && state.held_until.get(p).is_some_and(|u| *u > now))
+            .collect();
+        if products.is_empty() {
+            return;
         }
+        let (inventory, myself) = (self.inventory.clone(), myself.clone());
+        tokio::spawn(async move {
+            let mut renewed = Vec::with_capacity(products.len());
+            for product_id in products {
+                let touch = |reply| InventoryMsg::Touch { cart_id, reply };
+                match inventory.call(product_id.0, touch).await {
+                    Ok(Some(until)) => renewed.push((product_id, until)),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        %cart_id, %product_id, error = %e,
+                        "could not renew a hold; it keeps its earlier deadline"
+                    ),
+                }
+            }
+            let _ = myself.cast(CartMsg::HoldsRenewed { renewed });
+        });
     }
 
     pub(super) async fn add_product(
@@ -168,7 +181,7 @@ impl CartActor {
         let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
         if quantity == 0 && cart.line(product_id).is_none() {
-            return self.view(state).await;
+            return self.view(state);
         }
         let change = Change {
             product_id,

@@ -67,6 +67,9 @@ pub enum CartMsg {
         user: UserId,
         reply: RpcReplyPort<Result<(), Error>>,
     },
+    /// Deadlines the inventory gave the cart's other holds when its activity renewed them
+    /// (sent by the cart to itself, off the reply path of the change that renewed them).
+    HoldsRenewed { renewed: Vec<(ProductId, Millis)> },
     /// The cart's status, once any checkout an earlier incarnation began is resumed (start-up
     /// recovery asks this of every cart with an interrupted checkout).
     Status { reply: RpcReplyPort<CartStatus> },
@@ -111,6 +114,18 @@ pub struct CartState {
     /// reservation, read from the hold records on load. A line past its deadline shows
     /// `reserved: false` (the reaper releases the hold itself).
     held_until: HashMap<ProductId, Millis>,
+}
+
+impl CartState {
+    /// Adopts the deadlines the inventory gave renewed holds.
+    fn renewed(&mut self, renewed: Vec<(ProductId, Millis)>) {
+        for (product, until) in renewed {
+            // A later change of the line may have set a deadline since: keep the later.
+            if let Some(held) = self.held_until.get_mut(&product) {
+                *held = (*held).max(until);
+            }
+        }
+    }
 }
 
 impl Entity for CartActor {
@@ -174,7 +189,7 @@ impl Entity for CartActor {
             } => {
                 let visible = state.cart.ensure_visible_to(user, is_admin);
                 let _ = reply.send(match visible {
-                    Ok(()) => Box::pin(self.view(state)).await,
+                    Ok(()) => self.view(state),
                     Err(e) => Err(e.into()),
                 });
             }
@@ -207,6 +222,7 @@ impl Entity for CartActor {
             }
             CartMsg::Checkout { user, reply } => return self.on_checkout(state, user, reply).await,
             CartMsg::Abandon { user, reply } => self.on_abandon(&myself, state, user, reply).await,
+            CartMsg::HoldsRenewed { renewed } => state.renewed(renewed),
             CartMsg::Status { reply } => {
                 let _ = reply.send(state.cart.status);
             }

@@ -99,9 +99,11 @@ pub enum InventoryMsg {
         with: Unit,
         reply: RpcReplyPort<Result<Reservation, Refusal>>,
     },
-    /// The cart was active: push its hold's deadline back.
+    /// The cart was active: push its hold's deadline back. Answers the hold's deadline
+    /// after it (`None`: no hold), as stored once the write queued for it lands.
     Touch {
         cart_id: CartId,
+        reply: RpcReplyPort<Option<Millis>>,
     },
     /// Checkout, step 1: make sure `cart_id` holds `quantity` (re-reserving a lapsed hold).
     Secure {
@@ -207,7 +209,9 @@ impl Entity for InventoryActor {
             InventoryMsg::Get { reply } => {
                 let _ = reply.send(ProductView::of(inv));
             }
-            InventoryMsg::Touch { cart_id } => self.touch(inv, cart_id),
+            InventoryMsg::Touch { cart_id, reply } => {
+                let _ = reply.send(self.touch(inv, cart_id));
+            }
             InventoryMsg::Secure {
                 cart_id,
                 quantity,
