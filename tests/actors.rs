@@ -52,6 +52,7 @@ async fn add(
             product_id: product,
             quantity: Quantity::new(q).unwrap(),
             mark: None,
+            deadline: actors.carts.deadline(),
             reply,
         })
         .await?
@@ -203,4 +204,40 @@ async fn a_slow_cold_start_holds_up_no_other_cart_and_each_cart_gets_exactly_one
         assert_eq!(*actor_of.entry(id).or_insert(actor), actor, "cart {id}");
     }
     assert_eq!(actors.carts.live_count().await.unwrap(), ids.len());
+}
+
+#[tokio::test]
+async fn a_call_answers_503_once_its_one_deadline_has_passed_however_long_its_lookup_took() {
+    use trolley::domain::OrderId;
+    let (_dir, actors) = start().await;
+    let timeout = actors.settings.call_timeout;
+    let tea = product(&actors, "Tea", 1).await;
+    let (release, until) = tokio::sync::oneshot::channel();
+    let stuck = actors.store.stall_start("product", tea.0, until);
+    // Writes wait: a refusal's event is never logged, so the product actor's answer hangs.
+    let _disk = actors.store.stall_disk();
+
+    // From here on time is virtual: it moves only to the next timer, and nothing else moves.
+    tokio::time::pause();
+    let began = tokio::time::Instant::now();
+    tokio::spawn(async move {
+        // The lookup (the product's start) takes 0.9 of the call timeout.
+        let _ = stuck.await;
+        tokio::time::sleep(timeout * 9 / 10).await;
+        let _ = release.send(());
+    });
+    let secure = actors
+        .inventory
+        .call(tea.0, |reply| InventoryMsg::Secure {
+            cart_id: CartId(1),
+            quantity: 5,
+            order_id: OrderId(1),
+            reply,
+        })
+        .await;
+    let took = began.elapsed();
+    assert!(matches!(secure, Err(Error::Unavailable(_))));
+    // Per hop, the answer would have had a full timeout of its own after the lookup (1.9 of
+    // it in all).
+    assert!(took <= timeout + Duration::from_millis(1), "took {took:?}");
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 /// Tunables the actors need.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Bound on every actor call and on waiting for a write to become durable.
+    /// A request's deadline ([`super::Deadline`]), from its start across every hop.
     pub call_timeout: Duration,
     /// How long a login token stays valid.
     pub token_ttl: Duration,

@@ -141,6 +141,8 @@ async fn add_product(
     (body, raw): (AddProduct, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     let user = caller.user_id;
+    // One deadline for the whole request, carried down every hop.
+    let deadline = actors.carts.deadline();
     let again = actors.clone();
     let replay = move |cart| async move {
         Outcome::new(StatusCode::OK, view(&again, cart, user, false).await?)
@@ -149,11 +151,12 @@ async fn add_product(
         let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
         let cart = actors
             .carts
-            .call(id, |reply| CartMsg::AddProduct {
+            .call_by(deadline, id, |reply| CartMsg::AddProduct {
                 user,
                 product_id: ProductId(body.product_id),
                 quantity,
                 mark,
+                deadline,
                 reply,
             })
             .await??;
@@ -170,12 +173,14 @@ async fn set_line(
     body: SetLine,
 ) -> Result<warp::reply::Response, Rejection> {
     let quantity = cart::quantity_to_set(body.quantity).map_err(Error::from)?;
+    let deadline = actors.carts.deadline();
     let cart = actors
         .carts
-        .call(id, |reply| CartMsg::SetLine {
+        .call_by(deadline, id, |reply| CartMsg::SetLine {
             user: caller.user_id,
             product_id: ProductId(product),
             quantity,
+            deadline,
             reply,
         })
         .await??;
@@ -188,11 +193,13 @@ async fn remove_line(
     actors: Actors,
     caller: Caller,
 ) -> Result<warp::reply::Response, Rejection> {
+    let deadline = actors.carts.deadline();
     let cart = actors
         .carts
-        .call(id, |reply| CartMsg::RemoveLine {
+        .call_by(deadline, id, |reply| CartMsg::RemoveLine {
             user: caller.user_id,
             product_id: ProductId(product),
+            deadline,
             reply,
         })
         .await??;
@@ -207,12 +214,15 @@ async fn checkout(
     (_, raw): (serde_json::Value, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     let user = caller.user_id;
+    let deadline = actors.carts.deadline();
     // A checkout needs no mark: a cart checks out once, and a retry resumes the same order.
     let work = move |_| async move {
-        let order = actors
-            .carts
-            .call(id, |reply| CartMsg::Checkout { user, reply })
-            .await??;
+        let checkout = |reply| CartMsg::Checkout {
+            user,
+            deadline,
+            reply,
+        };
+        let order = actors.carts.call_by(deadline, id, checkout).await??;
         Outcome::new(StatusCode::CREATED, OrderView::from(order))
     };
     let replay = |_| async { Err(ApiError::internal()) };
@@ -224,10 +234,12 @@ async fn abandon(
     actors: Actors,
     caller: Caller,
 ) -> Result<warp::reply::Response, Rejection> {
+    let deadline = actors.carts.deadline();
     actors
         .carts
-        .call(id, |reply| CartMsg::Abandon {
+        .call_by(deadline, id, |reply| CartMsg::Abandon {
             user: caller.user_id,
+            deadline,
             reply,
         })
         .await??;

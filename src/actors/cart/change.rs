@@ -3,7 +3,7 @@
 
 use super::{CartActor, CartMsg, CartState, CartView};
 use crate::actors::inventory::{InventoryMsg, Reservation};
-use crate::actors::Error;
+use crate::actors::{Deadline, Error};
 use crate::domain::{Cart, CartId, CartStatus, Event, ProductId, Quantity, UserId};
 use crate::storage::idempotency::Mark;
 use crate::storage::{codec, keys, settle, Pending, Unit};
@@ -16,20 +16,19 @@ pub(super) struct Change {
     pub quantity: u64,
     pub event: Event,
     pub mark: Option<Mark>,
+    /// The request's deadline.
+    pub deadline: Deadline,
 }
 
 impl CartActor {
-    /// Waits (bounded) for a queued write.
-    pub(super) async fn durable(&self, pending: Pending) -> Result<(), Error> {
-        match tokio::time::timeout(self.write_timeout, settle(pending)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(Error::Unavailable("store write timed out".into())),
-        }
+    /// Waits for a queued write, until `deadline`.
+    pub(super) async fn durable(&self, deadline: Deadline, pending: Pending) -> Result<(), Error> {
+        deadline.bound("store write", settle(pending)).await??;
+        Ok(())
     }
 
-    pub(super) async fn write(&self, unit: Unit) -> Result<(), Error> {
-        self.durable(self.store.submit(unit)).await
+    pub(super) async fn write(&self, deadline: Deadline, unit: Unit) -> Result<(), Error> {
+        self.durable(deadline, self.store.submit(unit)).await
     }
 
     /// Sets the line of `product` to `quantity` through the inventory: the hold and the cart
@@ -47,10 +46,11 @@ impl CartActor {
                 return Err(Error::KeyInUse);
             }
         }
-        let (product_id, quantity) = (change.product_id, change.quantity);
+        let (product_id, quantity, deadline) =
+            (change.product_id, change.quantity, change.deadline);
         let next = state.cart.with_line(product_id, quantity, self.store.now());
         let reservation = self.reserve(&next, change).await?;
-        if let Err(e) = self.durable(reservation.durable).await {
+        if let Err(e) = self.durable(deadline, reservation.durable).await {
             // The hold and the line may or may not be stored: let both owners reload from the
             // store rather than guess.
             tracing::error!(cart_id = %next.id, error = %e, "cart change not confirmed durable");
@@ -79,9 +79,10 @@ impl CartActor {
             .event(change.event);
         let with = Mark::apply_to(change.mark, with, next.id.0);
         let (cart_id, product_id, quantity) = (next.id, change.product_id, change.quantity);
+        let deadline = change.deadline;
         let reservation = self
             .inventory
-            .call(product_id.0, |reply| InventoryMsg::Reserve {
+            .call_by(deadline, product_id.0, |reply| InventoryMsg::Reserve {
                 cart_id,
                 quantity,
                 with,
@@ -92,7 +93,7 @@ impl CartActor {
             Ok(r) => Ok(r),
             Err(refusal) => {
                 // The refusal's event is logged before we answer; its fate changes nothing.
-                let _ = self.durable(refusal.logged).await;
+                let _ = self.durable(deadline, refusal.logged).await;
                 Err(Error::InsufficientStock {
                     product_id,
                     available: refusal.available,
@@ -149,6 +150,7 @@ impl CartActor {
         state: &mut CartState,
         user: UserId,
         (product_id, quantity, mark): (ProductId, Quantity, Option<Mark>),
+        deadline: Deadline,
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
         tracing::debug!(cart_id = %cart.id, %product_id, quantity = quantity.get(), "cart actor: add product");
@@ -165,6 +167,7 @@ impl CartActor {
             quantity: line_quantity,
             event,
             mark,
+            deadline,
         };
         self.change_line(myself, state, change).await
     }
@@ -175,8 +178,8 @@ impl CartActor {
         myself: &ActorRef<CartMsg>,
         state: &mut CartState,
         user: UserId,
-        product_id: ProductId,
-        quantity: u64,
+        (product_id, quantity): (ProductId, u64),
+        deadline: Deadline,
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
@@ -192,6 +195,7 @@ impl CartActor {
                 quantity,
             },
             mark: None,
+            deadline,
         };
         self.change_line(myself, state, change).await
     }
@@ -202,22 +206,30 @@ impl CartActor {
         state: &mut CartState,
         user: UserId,
         product_id: ProductId,
+        deadline: Deadline,
     ) -> Result<CartView, Error> {
         state.cart.ensure_changeable_by(user)?;
         state.cart.ensure_has_line(product_id)?;
-        self.set_line(myself, state, user, product_id, 0).await
+        self.set_line(myself, state, user, (product_id, 0), deadline)
+            .await
     }
 
     /// Releases each hold (one atomic step per product, so every intermediate state is a
     /// valid open cart), then closes the cart.
-    pub(super) async fn abandon(&self, cart: &mut Cart, user: UserId) -> Result<(), Error> {
+    pub(super) async fn abandon(
+        &self,
+        cart: &mut Cart,
+        user: UserId,
+        deadline: Deadline,
+    ) -> Result<(), Error> {
         cart.ensure_changeable_by(user)?;
         let cart_id = cart.id;
         for line in &cart.lines {
-            self.release(cart_id, line.product_id).await?;
+            self.release(cart_id, line.product_id, deadline).await?;
         }
         let next = cart.closed(CartStatus::Abandoned, self.store.now());
         self.write(
+            deadline,
             Unit::default()
                 .put(keys::cart(cart_id), codec::encode(&next))
                 .event(Event::CartAbandoned { cart_id }),
@@ -227,10 +239,15 @@ impl CartActor {
         Ok(())
     }
 
-    async fn release(&self, cart_id: CartId, product: ProductId) -> Result<(), Error> {
+    async fn release(
+        &self,
+        cart_id: CartId,
+        product: ProductId,
+        deadline: Deadline,
+    ) -> Result<(), Error> {
         let released = self
             .inventory
-            .call(product.0, |reply| InventoryMsg::Reserve {
+            .call_by(deadline, product.0, |reply| InventoryMsg::Reserve {
                 cart_id,
                 quantity: 0,
                 with: Unit::default(),
@@ -238,6 +255,6 @@ impl CartActor {
             })
             .await?
             .map_err(|_| Error::Invariant("releasing a hold was refused".into()))?;
-        self.durable(released.durable).await
+        self.durable(deadline, released.durable).await
     }
 }
