@@ -3,12 +3,14 @@
 //!
 //! - the store's clock, moved forward instead of waited for ([`Store::advance_clock`]);
 //! - writes failed, held back, or the whole disk stalled ([`faults`]);
-//! - an entity actor made to fail or to hang ([`actors`]);
+//! - an entity actor made to fail or to hang, or its start held up; a directory failed
+//!   before the root supervisor adopts it ([`actors`]);
 //! - a checkout made to crash between its commit steps ([`Store::crash_checkout`]).
 //!
 //! Production code reaches it through a few one-line injection points: the store's clock and
-//! front door (`storage/mod.rs`), the entity shell (`actors/entity.rs`) and the checkout's
-//! commit loop (`actors/cart/checkout.rs`).
+//! front door (`storage/mod.rs`), the entity shell (`actors/entity.rs`), the directory
+//! (`actors/directory.rs`), the adoption of a directory (`actors/supervisor.rs`) and the
+//! checkout's commit loop (`actors/cart/checkout.rs`).
 
 pub mod actors;
 pub mod faults;
