@@ -74,6 +74,7 @@ fn bench(c: &mut Criterion) {
                 product_id: product,
                 quantity: Quantity::new(1).unwrap(),
                 mark: None,
+                deadline: actors.carts.deadline(),
                 reply,
             })
             .await

@@ -42,7 +42,8 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
-    /// Bound on every actor call and durable write; past it the request gets 503.
+    /// One deadline per request, carried down every hop (actor lookups and starts, actor
+    /// calls, the durable wait); past it the request gets 503.
     #[arg(long, env = "TROLLEY_CALL_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
     pub call_timeout: Duration,
 

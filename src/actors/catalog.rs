@@ -4,8 +4,8 @@
 //! answer the change, so building a cart view costs a map lookup per line instead of a round
 //! trip to every product's actor, and a page of `GET /products` starts no actors while still
 //! showing every acknowledged change. Only inventory actors write it; a product not yet loaded
-//! is simply missing (its stored records are then what it is, since only its actor changes
-//! them), and the cart then asks its inventory actor (which loads and publishes it).
+//! is simply missing, and readers then use its stored records (exact, since only its actor
+//! changes them), without starting its actor.
 
 use crate::domain::ProductId;
 use std::collections::HashMap;

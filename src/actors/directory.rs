@@ -16,7 +16,7 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, ActorStatus, RpcReplyPort, SpawnErr,
     SupervisionEvent,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -59,7 +59,22 @@ pub enum DirectoryMsg<M> {
     LiveCount { reply: RpcReplyPort<usize> },
     /// Passivate actors idle longer than the idle timeout (sent by the directory's timer).
     Sweep,
+    /// A start begun outside the mailbox (so starts run side by side) has ended.
+    Started { id: u64, outcome: Outcome<M> },
 }
+
+/// How a start ended.
+pub enum Outcome<M> {
+    Started(ActorRef<M>, JoinHandle<()>),
+    /// `id` has no stored record.
+    Missing,
+    Failed(String),
+    /// The predecessor did not stop in time; its task is handed back to be kept on record.
+    StillStopping(ActorId, JoinHandle<()>),
+}
+
+/// Who waits for the start of an id.
+type Waiters<M> = Vec<RpcReplyPort<Result<Option<ActorRef<M>>, String>>>;
 
 pub struct Directory<A: Entity> {
     proto: A,
@@ -70,7 +85,7 @@ pub struct Directory<A: Entity> {
     timeout: Duration,
 }
 
-pub struct DirectoryState {
+pub struct DirectoryState<M> {
     /// Which entity id each child actor serves, to act on supervision events.
     by_actor: HashMap<ActorId, u64>,
     /// The task of the latest actor of each id, awaited before spawning a successor.
@@ -80,6 +95,12 @@ pub struct DirectoryState {
     passivated: usize,
     /// Recent failures per id, for the restart policy.
     failures: HashMap<u64, Failures>,
+    /// Ids whose actor is being started, with the requests waiting for it: at most one start
+    /// per id at a time, and any number of ids at once.
+    starting: HashMap<u64, Waiters<M>>,
+    /// Actors that failed before their start was recorded (supervision events overtake the
+    /// `Started` message), by actor.
+    failed_early: HashSet<ActorId>,
 }
 
 pub(super) fn is_alive(cell: &ActorCell) -> bool {
@@ -113,46 +134,78 @@ impl<A: Entity> Directory<A> {
         Ok(dir)
     }
 
-    async fn spawn_child(
+    /// Starts the actor of `id` on a task of its own, so one slow start (a load, a wait for
+    /// the writer, a resumed checkout) holds up no other id; the task reports back with
+    /// [`DirectoryMsg::Started`]. Callers make sure no other start of `id` is under way.
+    fn begin_start(
         &self,
         myself: &ActorRef<DirectoryMsg<A::Msg>>,
-        state: &mut DirectoryState,
+        state: &mut DirectoryState<A::Msg>,
         id: u64,
         after_failure: bool,
-    ) -> Result<Option<ActorRef<A::Msg>>, String> {
-        // A passivated or failed predecessor may still be finishing its queue. Until it has
-        // stopped, its task stays on record: giving up on the wait must not let the next
-        // request start a second actor for the id beside it.
-        if let Some((_, task)) = state.tasks.get_mut(&id) {
-            if tokio::time::timeout(self.timeout, task).await.is_err() {
-                return Err(format!("{} {id} is still stopping", A::KIND));
-            }
-            state.tasks.remove(&id);
-        }
-        let args = Spawn { id, after_failure };
-        let shell = Shell(self.proto.clone());
-        match Actor::spawn_linked(None, shell, args, myself.get_cell()).await {
-            Ok((actor, task)) => {
-                state.by_actor.insert(actor.get_id(), id);
+        waiters: Waiters<A::Msg>,
+    ) {
+        state.starting.insert(id, waiters);
+        // A passivated or failed predecessor may still be finishing its queue: the new actor
+        // waits for it to stop, and for its writes to land (as after a failure).
+        let predecessor = state.tasks.remove(&id);
+        let after_failure = after_failure || predecessor.is_some();
+        let (proto, timeout, myself) = (self.proto.clone(), self.timeout, myself.clone());
+        tokio::spawn(async move {
+            let outcome = start(proto, &myself, id, after_failure, predecessor, timeout).await;
+            let _ = myself.cast(DirectoryMsg::Started { id, outcome });
+        });
+    }
+
+    /// Records how the start of `id` ended and answers whoever waits for it.
+    fn on_started(
+        &self,
+        myself: &ActorRef<DirectoryMsg<A::Msg>>,
+        state: &mut DirectoryState<A::Msg>,
+        id: u64,
+        outcome: Outcome<A::Msg>,
+    ) {
+        let waiters = state.starting.remove(&id).unwrap_or_default();
+        let answer = match outcome {
+            Outcome::Started(actor, task) => {
+                let failed = state.failed_early.remove(&actor.get_id());
                 state.tasks.insert(id, (actor.get_id(), task));
-                if let Ok(mut live) = self.live.write() {
-                    let listed = Listed {
-                        actor: actor.clone(),
-                        last_used: Arc::new(AtomicU64::new(now_millis())),
-                    };
-                    live.insert(id, listed);
+                if failed && Self::note_failure(state, id) {
+                    // Its restart serves the same waiters.
+                    return self.begin_start(myself, state, id, true, waiters);
                 }
-                Ok(Some(actor))
+                if failed || !is_alive(&actor.get_cell()) {
+                    Err(format!("{} {id} stopped as it started", A::KIND))
+                } else {
+                    state.by_actor.insert(actor.get_id(), id);
+                    if let Ok(mut live) = self.live.write() {
+                        let listed = Listed {
+                            actor: actor.clone(),
+                            last_used: Arc::new(AtomicU64::new(now_millis())),
+                        };
+                        live.insert(id, listed);
+                    }
+                    Ok(Some(actor))
+                }
             }
-            Err(SpawnErr::StartupFailed(e)) if e.downcast_ref::<Missing>().is_some() => Ok(None),
-            Err(e) => {
+            Outcome::Missing => Ok(None),
+            Outcome::Failed(e) => {
                 tracing::warn!(kind = A::KIND, id, error = %e, "actor failed to start");
-                Err(e.to_string())
+                Err(e)
             }
+            Outcome::StillStopping(actor, task) => {
+                // Kept on record: giving up on the wait must not let the next request start
+                // a second actor for the id beside it.
+                state.tasks.insert(id, (actor, task));
+                Err(format!("{} {id} is still stopping", A::KIND))
+            }
+        };
+        for reply in waiters {
+            let _ = reply.send(answer.clone());
         }
     }
 
-    fn forget(&self, state: &mut DirectoryState, id: u64, actor: ActorId) {
+    fn forget(&self, state: &mut DirectoryState<A::Msg>, id: u64, actor: ActorId) {
         if let Ok(mut live) = self.live.write() {
             if live.get(&id).is_some_and(|l| l.actor.get_id() == actor) {
                 live.remove(&id);
@@ -200,11 +253,11 @@ impl<A: Entity> Directory<A> {
     }
 
     /// Records a failure of `id`; true if it may be restarted.
-    fn note_failure(state: &mut DirectoryState, id: u64) -> bool {
+    fn note_failure(state: &mut DirectoryState<A::Msg>, id: u64) -> bool {
         state.failures.entry(id).or_default().record(Instant::now())
     }
 
-    fn quarantined(state: &mut DirectoryState, id: u64) -> bool {
+    fn quarantined(state: &mut DirectoryState<A::Msg>, id: u64) -> bool {
         let Some(failures) = state.failures.get_mut(&id) else {
             return false;
         };
@@ -216,9 +269,34 @@ impl<A: Entity> Directory<A> {
     }
 }
 
+/// One actor start, off the directory's mailbox: waits (bounded) for the predecessor to
+/// stop, then spawns the actor under the directory, which loads its state.
+async fn start<A: Entity>(
+    proto: A,
+    directory: &ActorRef<DirectoryMsg<A::Msg>>,
+    id: u64,
+    after_failure: bool,
+    predecessor: Option<(ActorId, JoinHandle<()>)>,
+    timeout: Duration,
+) -> Outcome<A::Msg> {
+    if let Some((actor, mut task)) = predecessor {
+        if tokio::time::timeout(timeout, &mut task).await.is_err() {
+            return Outcome::StillStopping(actor, task);
+        }
+    }
+    let args = Spawn { id, after_failure };
+    match Actor::spawn_linked(None, Shell(proto), args, directory.get_cell()).await {
+        Ok((actor, task)) => Outcome::Started(actor, task),
+        Err(SpawnErr::StartupFailed(e)) if e.downcast_ref::<Missing>().is_some() => {
+            Outcome::Missing
+        }
+        Err(e) => Outcome::Failed(e.to_string()),
+    }
+}
+
 impl<A: Entity> Actor for Directory<A> {
     type Msg = DirectoryMsg<A::Msg>;
-    type State = DirectoryState;
+    type State = DirectoryState<A::Msg>;
     type Arguments = ();
 
     async fn pre_start(
@@ -231,6 +309,8 @@ impl<A: Entity> Actor for Directory<A> {
             tasks: HashMap::new(),
             passivated: 0,
             failures: HashMap::new(),
+            starting: HashMap::new(),
+            failed_early: HashSet::new(),
         })
     }
 
@@ -261,15 +341,17 @@ impl<A: Entity> Actor for Directory<A> {
                     .set(state.by_actor.len() as f64);
             }
             DirectoryMsg::Get { id, reply } => {
-                let answer = if let Some(actor) = self.live_actor(id) {
-                    Ok(Some(actor))
+                if let Some(actor) = self.live_actor(id) {
+                    let _ = reply.send(Ok(Some(actor)));
+                } else if let Some(waiters) = state.starting.get_mut(&id) {
+                    waiters.push(reply);
                 } else if Self::quarantined(state, id) {
-                    Err(format!("{} {id} is failing repeatedly", A::KIND))
+                    let _ = reply.send(Err(format!("{} {id} is failing repeatedly", A::KIND)));
                 } else {
-                    self.spawn_child(&myself, state, id, false).await
-                };
-                let _ = reply.send(answer);
+                    self.begin_start(&myself, state, id, false, vec![reply]);
+                }
             }
+            DirectoryMsg::Started { id, outcome } => self.on_started(&myself, state, id, outcome),
             DirectoryMsg::LiveCount { reply } => {
                 let _ = reply.send(state.by_actor.len());
             }
@@ -283,20 +365,24 @@ impl<A: Entity> Actor for Directory<A> {
         event: SupervisionEvent,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
+        #[cfg(feature = "test-hooks")]
+        crate::testing::actors::poked(myself.get_id()).await?;
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
                 let Some(id) = state.by_actor.remove(&cell.get_id()) else {
+                    // Not recorded yet: its start's `Started` is on the way.
+                    state.failed_early.insert(cell.get_id());
                     return Ok(());
                 };
                 self.forget(state, id, cell.get_id());
-                if self.live_actor(id).is_some() {
-                    // A request got here first and started a fresh actor: keep that one, never
-                    // run two actors for one entity.
+                if self.live_actor(id).is_some() || state.starting.contains_key(&id) {
+                    // A request got here first and started (or is starting) a fresh actor:
+                    // keep that one, never run two actors for one entity.
                 } else if Self::note_failure(state, id) {
                     tracing::error!(kind = A::KIND, id, %error, "actor failed; restarting it from storage");
                     metrics::counter!(names::RESTARTS, "kind" => A::KIND).increment(1);
                     // A failed restart leaves the id unlisted: the next request tries again.
-                    let _ = self.spawn_child(&myself, state, id, true).await;
+                    self.begin_start(&myself, state, id, true, Vec::new());
                 } else {
                     tracing::error!(
                         kind = A::KIND, id, %error,

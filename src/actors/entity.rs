@@ -66,6 +66,8 @@ impl<E: Entity> Actor for Shell<E> {
         _myself: ActorRef<Self::Msg>,
         Spawn { id, after_failure }: Spawn,
     ) -> Result<Self::State, ActorProcessingErr> {
+        #[cfg(feature = "test-hooks")]
+        crate::testing::actors::starting(self.0.store(), E::KIND, id).await;
         // If the disk is still stalled, the start fails (503) rather than load stale state.
         if after_failure || E::ALWAYS_AWAIT_WRITER {
             self.0.store().barrier().await?;

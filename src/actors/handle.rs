@@ -1,9 +1,9 @@
 //! How callers reach the actors of one kind: a [`Handle`] looks the live actor of an id up
 //! without a hop through the directory, starts it through the directory when needed, and
-//! bounds every call with a timeout.
+//! bounds every call by one [`Deadline`] for all its hops.
 
 use super::directory::{is_alive, Directory, DirectoryMsg, Live, Slot};
-use super::{Entity, Error};
+use super::{Deadline, Entity, Error};
 use crate::storage::now_millis;
 use ractor::{ActorCell, ActorId, ActorRef, RpcReplyPort, SpawnErr};
 use std::sync::atomic::Ordering;
@@ -72,8 +72,18 @@ impl<A: Entity> Handle<A> {
             .map_err(|_| Error::Unavailable(format!("{} directory", A::KIND)))
     }
 
+    /// A deadline one call timeout from now, for a request to carry down its hops.
+    pub fn deadline(&self) -> Deadline {
+        Deadline::after(self.timeout)
+    }
+
     /// The live actor of `id`, started if needed.
     pub async fn actor(&self, id: u64) -> Result<ActorRef<A::Msg>, Error> {
+        self.actor_by(self.deadline(), id).await
+    }
+
+    /// [`Self::actor`], by `deadline`.
+    pub async fn actor_by(&self, deadline: Deadline, id: u64) -> Result<ActorRef<A::Msg>, Error> {
         let cached = self
             .live
             .read()
@@ -84,44 +94,53 @@ impl<A: Entity> Handle<A> {
             return Ok(listed.actor);
         }
         let dir = self.directory()?;
-        match ask(
-            &dir,
-            |reply| DirectoryMsg::Get { id, reply },
-            self.timeout,
-            A::KIND,
-        )
-        .await?
-        {
+        let get = |reply| DirectoryMsg::Get { id, reply };
+        match ask(&dir, get, deadline.remaining(), A::KIND).await? {
             Ok(Some(actor)) => Ok(actor),
             Ok(None) => Err(Error::NotFound(A::KIND)),
             Err(reason) => Err(Error::Unavailable(reason)),
         }
     }
 
-    /// Sends a request to the actor of `id` and waits (bounded) for its answer. If the actor
-    /// stopped accepting messages (passivated, or failed) before the request got in, the
-    /// request — never delivered — goes to its successor instead.
+    /// Sends a request to the actor of `id` and waits for its answer, within one call
+    /// timeout for every hop. If the actor stopped accepting messages (passivated, or
+    /// failed) before the request got in, the request — never delivered — goes to its
+    /// successor instead.
     pub async fn call<R: Send + 'static>(
         &self,
         id: u64,
         msg: impl FnOnce(RpcReplyPort<R>) -> A::Msg,
     ) -> Result<R, Error> {
+        self.call_by(self.deadline(), id, msg).await
+    }
+
+    /// [`Self::call`], by a request's `deadline` (which the message may carry on).
+    pub async fn call_by<R: Send + 'static>(
+        &self,
+        deadline: Deadline,
+        id: u64,
+        msg: impl FnOnce(RpcReplyPort<R>) -> A::Msg,
+    ) -> Result<R, Error> {
         let (tx, rx) = ractor::concurrency::oneshot();
-        self.send(id, msg(tx.into())).await?;
-        match tokio::time::timeout(self.timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => Err(Error::Unavailable(format!("{} stopped", A::KIND))),
-            Err(_) => Err(Error::Unavailable(format!("{} timed out", A::KIND))),
+        self.send_by(deadline, id, msg(tx.into())).await?;
+        match deadline.bound(A::KIND, rx).await? {
+            Ok(r) => Ok(r),
+            Err(_) => Err(Error::Unavailable(format!("{} stopped", A::KIND))),
         }
     }
 
     /// Delivers `msg` to the actor of `id`, starting it from storage if it is not running
     /// (passivated, or never started), without waiting for it to be handled. A message the
     /// actor refused because it had begun stopping goes to its successor instead.
-    pub async fn send(&self, id: u64, mut msg: A::Msg) -> Result<(), Error> {
+    pub async fn send(&self, id: u64, msg: A::Msg) -> Result<(), Error> {
+        self.send_by(self.deadline(), id, msg).await
+    }
+
+    /// [`Self::send`], every lookup and retry by `deadline`.
+    pub async fn send_by(&self, deadline: Deadline, id: u64, mut msg: A::Msg) -> Result<(), Error> {
         let mut attempts = 0;
         loop {
-            let actor = self.actor(id).await?;
+            let actor = self.actor_by(deadline, id).await?;
             match actor.send_message(msg) {
                 Ok(()) => return Ok(()),
                 Err(ractor::MessagingErr::SendErr(undelivered)) if attempts < 3 => {

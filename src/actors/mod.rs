@@ -19,6 +19,7 @@
 pub mod bus;
 pub mod cart;
 pub mod catalog;
+pub mod deadline;
 pub mod directory;
 pub mod entity;
 pub mod follow;
@@ -38,6 +39,7 @@ pub mod supervisor;
 pub mod user;
 
 pub use cart::{CartActor, CartMsg, CartView};
+pub use deadline::Deadline;
 pub use entity::{Entity, Spawn};
 pub use handle::Handle;
 pub use inventory::{InventoryActor, InventoryMsg, ProductView};

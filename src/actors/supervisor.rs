@@ -8,7 +8,7 @@ use super::stats::SalesStats;
 use super::{CartActor, CartMsg, Entity, Handle, InventoryActor, UserActor};
 use crate::storage::Store;
 use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, SpawnErr, SupervisionEvent};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use std::time::Duration;
 /// Tunables the actors need.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Bound on every actor call and on waiting for a write to become durable.
+    /// A request's deadline ([`super::Deadline`]), from its start across every hop.
     pub call_timeout: Duration,
     /// How long a login token stays valid.
     pub token_ttl: Duration,
@@ -50,9 +50,39 @@ pub struct Child {
     failures: Failures,
 }
 
+/// What the root supervisor keeps.
+#[derive(Default)]
+pub struct SupervisorState {
+    /// Adopted children by actor.
+    children: HashMap<ActorId, Child>,
+    /// Children that failed before their `Adopt` arrived (supervision events overtake
+    /// messages): restarted when it does, never left dead.
+    failed_early: HashSet<ActorId>,
+}
+
+impl Supervisor {
+    /// Restarts `child` unless it keeps failing, keeping it under the new actor's id.
+    async fn restart(myself: &ActorRef<SupervisorMsg>, state: &mut SupervisorState, child: Child) {
+        let mut child = child;
+        // The same policy as for entity actors: a child that keeps failing is left stopped,
+        // not spun.
+        if !child.failures.record(std::time::Instant::now()) {
+            tracing::error!("a supervised actor keeps failing; not restarting it");
+            return;
+        }
+        tracing::error!("a supervised actor failed; restarting it");
+        match (child.restart)(myself.get_cell()).await {
+            Ok(new_cell) => {
+                state.children.insert(new_cell.get_id(), child);
+            }
+            Err(e) => tracing::error!(error = %e, "could not restart a supervised actor"),
+        }
+    }
+}
+
 impl Actor for Supervisor {
     type Msg = SupervisorMsg;
-    type State = HashMap<ActorId, Child>;
+    type State = SupervisorState;
     type Arguments = ();
 
     async fn pre_start(
@@ -60,12 +90,12 @@ impl Actor for Supervisor {
         _myself: ActorRef<Self::Msg>,
         _: (),
     ) -> Result<Self::State, ActorProcessingErr> {
-        Ok(HashMap::new())
+        Ok(SupervisorState::default())
     }
 
     async fn handle(
         &self,
-        _myself: ActorRef<Self::Msg>,
+        myself: ActorRef<Self::Msg>,
         message: Self::Msg,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
@@ -74,7 +104,11 @@ impl Actor for Supervisor {
             restart,
             failures: Failures::default(),
         };
-        state.insert(cell.get_id(), child);
+        if state.failed_early.remove(&cell.get_id()) {
+            Self::restart(&myself, state, child).await;
+        } else {
+            state.children.insert(cell.get_id(), child);
+        }
         Ok(())
     }
 
@@ -86,25 +120,18 @@ impl Actor for Supervisor {
     ) -> Result<(), ActorProcessingErr> {
         match event {
             SupervisionEvent::ActorFailed(cell, error) => {
-                let Some(mut child) = state.remove(&cell.get_id()) else {
-                    return Ok(());
-                };
-                // The same policy as for entity actors: a child that keeps failing is left
-                // stopped, not spun.
-                if !child.failures.record(std::time::Instant::now()) {
-                    tracing::error!(%error, "a supervised actor keeps failing; not restarting it");
-                    return Ok(());
-                }
-                tracing::error!(%error, "a supervised actor failed; restarting it");
-                match (child.restart)(myself.get_cell()).await {
-                    Ok(new_cell) => {
-                        state.insert(new_cell.get_id(), child);
+                tracing::error!(%error, "a supervised actor failed");
+                match state.children.remove(&cell.get_id()) {
+                    Some(child) => Self::restart(&myself, state, child).await,
+                    // Every child is adopted right after it is spawned: its `Adopt` is on the
+                    // way.
+                    None => {
+                        state.failed_early.insert(cell.get_id());
                     }
-                    Err(e) => tracing::error!(error = %e, "could not restart a supervised actor"),
                 }
             }
             SupervisionEvent::ActorTerminated(cell, _, _) => {
-                state.remove(&cell.get_id());
+                state.children.remove(&cell.get_id());
             }
             _ => {}
         }
@@ -280,6 +307,10 @@ async fn supervise<A: Entity>(
     idle_timeout: Duration,
 ) -> Result<Handle<A>, SpawnErr> {
     let handle = Handle::start(proto.clone(), root.get_cell(), timeout, idle_timeout).await?;
+    #[cfg(feature = "test-hooks")]
+    if let Some(cell) = handle.directory_cell() {
+        crate::testing::actors::before_adoption(proto.store(), A::KIND, &cell).await;
+    }
     let for_restart = handle.clone();
     let restart: Restart = Arc::new(move |sup| {
         let handle = for_restart.clone();

@@ -146,6 +146,8 @@ async fn add_product(
     (body, raw): (AddProduct, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     let user = caller.user_id;
+    // One deadline for the whole request, carried down every hop.
+    let deadline = actors.carts.deadline();
     let again = actors.clone();
     let replay = move |cart| async move {
         Outcome::new(StatusCode::OK, view(&again, cart, user, false).await?)
@@ -154,11 +156,12 @@ async fn add_product(
         let quantity = Quantity::new(body.quantity).map_err(Error::from)?;
         let cart = actors
             .carts
-            .call(id, |reply| CartMsg::AddProduct {
+            .call_by(deadline, id, |reply| CartMsg::AddProduct {
                 user,
                 product_id: ProductId(body.product_id),
                 quantity,
                 mark,
+                deadline,
                 reply,
             })
             .await??;
@@ -175,12 +178,14 @@ async fn set_line(
     body: SetLine,
 ) -> Result<warp::reply::Response, Rejection> {
     let quantity = cart::quantity_to_set(body.quantity).map_err(Error::from)?;
+    let deadline = actors.carts.deadline();
     let cart = actors
         .carts
-        .call(id, |reply| CartMsg::SetLine {
+        .call_by(deadline, id, |reply| CartMsg::SetLine {
             user: caller.user_id,
             product_id: ProductId(product),
             quantity,
+            deadline,
             reply,
         })
         .await??;
@@ -193,11 +198,13 @@ async fn remove_line(
     actors: Actors,
     caller: Caller,
 ) -> Result<warp::reply::Response, Rejection> {
+    let deadline = actors.carts.deadline();
     let cart = actors
         .carts
-        .call(id, |reply| CartMsg::RemoveLine {
+        .call_by(deadline, id, |reply| CartMsg::RemoveLine {
             user: caller.user_id,
             product_id: ProductId(product),
+            deadline,
             reply,
         })
         .await??;
@@ -212,12 +219,15 @@ async fn checkout(
     (Checkout {}, raw): (Checkout, Bytes),
 ) -> Result<warp::reply::Response, Rejection> {
     let user = caller.user_id;
+    let deadline = actors.carts.deadline();
     // A checkout needs no mark: a cart checks out once, and a retry resumes the same order.
     let work = move |_| async move {
-        let order = actors
-            .carts
-            .call(id, |reply| CartMsg::Checkout { user, reply })
-            .await??;
+        let checkout = |reply| CartMsg::Checkout {
+            user,
+            deadline,
+            reply,
+        };
+        let order = actors.carts.call_by(deadline, id, checkout).await??;
         Outcome::new(StatusCode::CREATED, OrderView::from(order))
     };
     let replay = |_| async { Err(ApiError::internal()) };
@@ -229,10 +239,12 @@ async fn abandon(
     actors: Actors,
     caller: Caller,
 ) -> Result<warp::reply::Response, Rejection> {
+    let deadline = actors.carts.deadline();
     actors
         .carts
-        .call(id, |reply| CartMsg::Abandon {
+        .call_by(deadline, id, |reply| CartMsg::Abandon {
             user: caller.user_id,
+            deadline,
             reply,
         })
         .await??;

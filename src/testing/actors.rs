@@ -48,6 +48,58 @@ pub(crate) async fn poked(actor: ActorId) -> Result<(), ActorProcessingErr> {
     }
 }
 
+/// Called for each directory between its spawn and its adoption by the root supervisor: if
+/// the test asked, fails the directory there and returns once it has stopped, so that its
+/// failure reaches the supervisor before the `Adopt` message does.
+pub(crate) async fn before_adoption(store: &crate::storage::Store, kind: &str, dir: &ActorCell) {
+    if !store.take_failure_before_adoption(kind) {
+        return;
+    }
+    if poke(dir.clone(), Poke::Fail).await.is_err() {
+        return;
+    }
+    // Polled: the supervisor is told before the status turns `Stopped`.
+    while dir.get_status() != ractor::ActorStatus::Stopped {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// A start held up by a test: it signals `stuck` once it hangs, and goes on when `until`
+/// resolves (or is dropped).
+pub struct Stall {
+    until: oneshot::Receiver<()>,
+    stuck: oneshot::Sender<()>,
+}
+
+impl crate::storage::Store {
+    /// Makes the next start of the `kind` actor of `id` on this store hang (before it loads)
+    /// until `until` resolves; the returned receiver resolves once it hangs.
+    pub fn stall_start(
+        &self,
+        kind: &'static str,
+        id: u64,
+        until: oneshot::Receiver<()>,
+    ) -> oneshot::Receiver<()> {
+        let (stuck, hanging) = oneshot::channel();
+        if let Ok(mut s) = self.hooks().stalled_starts.lock() {
+            s.insert((kind, id), Stall { until, stuck });
+        }
+        hanging
+    }
+}
+
+/// Called by an entity shell as it starts: hangs there if the test asked.
+pub(crate) async fn starting(store: &crate::storage::Store, kind: &'static str, id: u64) {
+    let stall = match store.hooks().stalled_starts.lock() {
+        Ok(mut s) => s.remove(&(kind, id)),
+        Err(_) => None,
+    };
+    if let Some(Stall { until, stuck }) = stall {
+        let _ = stuck.send(());
+        let _ = until.await;
+    }
+}
+
 /// A child that stops as soon as it has started, to deliver a supervision event.
 struct Poker;
 

@@ -3,12 +3,14 @@
 //!
 //! - the store's clock, moved forward instead of waited for ([`Store::advance_clock`]);
 //! - writes failed, held back, or the whole disk stalled ([`faults`]);
-//! - an entity actor made to fail or to hang ([`actors`]);
+//! - an entity actor made to fail or to hang, or its start held up; a directory failed
+//!   before the root supervisor adopts it ([`actors`]);
 //! - a checkout made to crash between its commit steps ([`Store::crash_checkout`]).
 //!
 //! Production code reaches it through a few one-line injection points: the store's clock and
-//! front door (`storage/mod.rs`), the entity shell (`actors/entity.rs`) and the checkout's
-//! commit loop (`actors/cart/checkout.rs`).
+//! front door (`storage/mod.rs`), the entity shell (`actors/entity.rs`), the directory
+//! (`actors/directory.rs`), the adoption of a directory (`actors/supervisor.rs`) and the
+//! checkout's commit loop (`actors/cart/checkout.rs`).
 
 pub mod actors;
 pub mod faults;
@@ -25,6 +27,10 @@ pub struct StoreHooks {
     faults: faults::Faults,
     /// Checkouts to crash after some of their lines are sold.
     crash_checkout: Mutex<Option<CrashPlan>>,
+    /// The entity kind whose directory fails before the root supervisor adopts it.
+    fail_before_adoption: Mutex<Option<&'static str>>,
+    /// Entity starts to hold up, by kind and id (see [`actors::Stall`]).
+    stalled_starts: Mutex<std::collections::HashMap<(&'static str, u64), actors::Stall>>,
 }
 
 /// Where a checkout crashes, and how often.
@@ -97,6 +103,22 @@ impl Store {
     /// committing `plan.after_commits` lines, `plan.times` times.
     pub fn crash_checkout(&self, plan: CrashPlan) {
         *self.hooks().crash_plan() = Some(plan);
+    }
+
+    /// Makes the directory of `kind` fail right after it is spawned, before the root
+    /// supervisor has adopted it, when actors are started on this store.
+    pub fn fail_directory_before_adoption(&self, kind: &'static str) {
+        if let Ok(mut k) = self.hooks().fail_before_adoption.lock() {
+            *k = Some(kind);
+        }
+    }
+
+    /// Whether the directory of `kind` is to fail before adoption (asked once).
+    pub(crate) fn take_failure_before_adoption(&self, kind: &str) -> bool {
+        let Ok(mut k) = self.hooks().fail_before_adoption.lock() else {
+            return false;
+        };
+        k.take_if(|k| *k == kind).is_some()
     }
 
     /// Checkout crashes still to come.

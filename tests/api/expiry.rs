@@ -134,12 +134,12 @@ async fn activity_on_a_cart_pushes_back_the_deadline_of_all_its_holds() {
     app.advance_clock(TTL / 10);
     let before_activity = store.now();
     app.add(&token, cart, cake, 1).await;
-    // The touch was sent before the reply; once the inventory has answered a later request
-    // and the store has applied what was queued before, it is visible.
-    app.product(tea).await;
-    store.barrier().await.unwrap();
-    let touched = tea_hold().unwrap().unwrap().expires_at;
-    assert!(touched > first, "deadline moved: {first} -> {touched}");
+    // The renewal runs off the add's reply path: it lands soon after.
+    let touched = eventually(PATIENCE, "the tea hold's renewal", || async {
+        let at = tea_hold().unwrap().unwrap().expires_at;
+        (at > first).then_some(at)
+    })
+    .await;
     assert!(touched >= before_activity + TTL.as_millis() as u64);
 }
 
@@ -182,6 +182,11 @@ async fn activity_renews_the_holds_of_lines_whose_product_actor_was_passivated()
         app.add(&token, cart, cake, 1).await.status(),
         StatusCode::OK
     );
+    // The renewal runs off the add's reply path: it lands soon after.
+    eventually(PATIENCE, "the tea hold's renewal", || async {
+        (hold(cart).unwrap().unwrap().expires_at > original).then_some(())
+    })
+    .await;
     // Past the original deadline (by TTL/20), well before the renewed one (by TTL/20).
     app.advance_clock(ttl - ttl / 20);
     assert!(store.now() > original);
@@ -230,4 +235,71 @@ async fn a_held_line_says_when_its_hold_lapses_and_a_lapsed_line_does_not() {
     let line = &app.cart(&token, cart).await["items"][0];
     assert_eq!(line["reserved"], false);
     assert!(line.get("hold_expires_at").is_none(), "line: {line}");
+}
+
+#[tokio::test]
+async fn a_line_re_secured_by_a_refused_checkout_shows_the_stored_deadline_before_and_after_a_restart(
+) {
+    let app = expiring_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 10).await;
+    let coffee = app.create_product(&admin, "Coffee", 900, 3).await;
+    let (_, a) = app.signup("rafa").await;
+    let (_, b) = app.signup("sol").await;
+    let cart = app.create_cart(&a).await;
+    let other = app.create_cart(&b).await;
+    app.add(&a, cart, coffee, 2).await;
+    holds_lapse(&app, coffee).await;
+    app.add(&b, other, coffee, 2).await;
+    app.add(&a, cart, tea, 1).await;
+    let shown = |c: &serde_json::Value| c["items"][1]["hold_expires_at"].clone();
+    let at_add = shown(&app.cart(&a, cart).await);
+    assert!(at_add.is_string(), "tea is held");
+
+    // Less than TTL/20 later the inventory keeps the tea hold's deadline when the checkout
+    // re-secures it; the checkout is then refused (coffee), leaving the cart open.
+    app.advance_clock(TTL / 60);
+    let refused = app.checkout(&a, cart).await;
+    assert_error(refused, StatusCode::CONFLICT, "insufficient_stock").await;
+    let before = shown(&app.cart(&a, cart).await);
+    assert_eq!(before, at_add, "the deadline the inventory stored");
+
+    let app = app.restart().await;
+    assert_eq!(shown(&app.cart(&a, cart).await), before);
+}
+
+#[tokio::test]
+async fn a_durable_add_is_a_success_even_while_renewing_the_carts_other_holds_hangs() {
+    use trolley::domain::{CartId, Hold, ProductId};
+    use trolley::storage::keys;
+    let app = expiring_app().await;
+    let admin = app.admin_token().await;
+    let tea = app.create_product(&admin, "Tea", 250, 100).await;
+    let cake = app.create_product(&admin, "Cake", 100, 100).await;
+    let (_, token) = app.signup("vera").await;
+    let cart = app.create_cart(&token).await;
+    app.add(&token, cart, tea, 1).await;
+    // After a restart no product actor runs and the catalog is empty.
+    let app = app.restart().await;
+    let store = app.store();
+    let tea_hold = || store.get::<Hold>(&keys::hold(ProductId(tea), CartId(cart)));
+    let first = tea_hold().unwrap().unwrap().expires_at;
+
+    // Past the renewal interval (TTL/20), the next add renews the tea hold, whose product
+    // actor then hangs as it starts; the add's view needs tea's name too.
+    app.advance_clock(TTL / 10);
+    let (release, until) = tokio::sync::oneshot::channel();
+    let _stuck = store.stall_start("product", tea, until);
+    let r = app.add(&token, cart, cake, 2).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let c = json_of(r).await;
+    assert_eq!(c["items"][0]["name"], "Tea");
+    assert_eq!(c["items"][1]["quantity"], 2);
+
+    // Released, the renewal finishes.
+    release.send(()).unwrap();
+    eventually(PATIENCE, "the tea hold's renewal", || async {
+        (tea_hold().unwrap().unwrap().expires_at > first).then_some(())
+    })
+    .await;
 }

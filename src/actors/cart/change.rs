@@ -3,7 +3,7 @@
 
 use super::{CartActor, CartMsg, CartState, CartView};
 use crate::actors::inventory::{InventoryMsg, Reservation};
-use crate::actors::Error;
+use crate::actors::{Deadline, Error};
 use crate::domain::{Cart, CartId, CartStatus, Event, ProductId, Quantity, UserId};
 use crate::storage::idempotency::Mark;
 use crate::storage::{codec, keys, settle, Pending, Unit};
@@ -16,20 +16,19 @@ pub(super) struct Change {
     pub quantity: u64,
     pub event: Event,
     pub mark: Option<Mark>,
+    /// The request's deadline.
+    pub deadline: Deadline,
 }
 
 impl CartActor {
-    /// Waits (bounded) for a queued write.
-    pub(super) async fn durable(&self, pending: Pending) -> Result<(), Error> {
-        match tokio::time::timeout(self.write_timeout, settle(pending)).await {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(e.into()),
-            Err(_) => Err(Error::Unavailable("store write timed out".into())),
-        }
+    /// Waits for a queued write, until `deadline`.
+    pub(super) async fn durable(&self, deadline: Deadline, pending: Pending) -> Result<(), Error> {
+        deadline.bound("store write", settle(pending)).await??;
+        Ok(())
     }
 
-    pub(super) async fn write(&self, unit: Unit) -> Result<(), Error> {
-        self.durable(self.store.submit(unit)).await
+    pub(super) async fn write(&self, deadline: Deadline, unit: Unit) -> Result<(), Error> {
+        self.durable(deadline, self.store.submit(unit)).await
     }
 
     /// Sets the line of `product` to `quantity` through the inventory: the hold and the cart
@@ -47,10 +46,11 @@ impl CartActor {
                 return Err(Error::KeyInUse);
             }
         }
-        let (product_id, quantity) = (change.product_id, change.quantity);
+        let (product_id, quantity, deadline) =
+            (change.product_id, change.quantity, change.deadline);
         let next = state.cart.with_line(product_id, quantity, self.store.now());
         let reservation = self.reserve(&next, change).await?;
-        if let Err(e) = self.durable(reservation.durable).await {
+        if let Err(e) = self.durable(deadline, reservation.durable).await {
             // The hold and the line may or may not be stored: let both owners reload from the
             // store rather than guess.
             tracing::error!(cart_id = %next.id, error = %e, "cart change not confirmed durable");
@@ -65,8 +65,10 @@ impl CartActor {
         } else {
             state.held_until.insert(product_id, reservation.expires_at);
         }
-        self.renew_other_holds(state, product_id).await;
-        self.view(state).await
+        self.renew_other_holds(myself, state, product_id);
+        // Built from memory and local reads, never waiting on another actor: the change is
+        // durable, and its answer must not turn into a 503 now.
+        self.view(state)
     }
 
     /// Asks the inventory to set the hold for `change`, writing `next` (the cart after it)
@@ -77,9 +79,10 @@ impl CartActor {
             .event(change.event);
         let with = Mark::apply_to(change.mark, with, next.id.0);
         let (cart_id, product_id, quantity) = (next.id, change.product_id, change.quantity);
+        let deadline = change.deadline;
         let reservation = self
             .inventory
-            .call(product_id.0, |reply| InventoryMsg::Reserve {
+            .call_by(deadline, product_id.0, |reply| InventoryMsg::Reserve {
                 cart_id,
                 quantity,
                 with,
@@ -90,7 +93,7 @@ impl CartActor {
             Ok(r) => Ok(r),
             Err(refusal) => {
                 // The refusal's event is logged before we answer; its fate changes nothing.
-                let _ = self.durable(refusal.logged).await;
+                let _ = self.durable(deadline, refusal.logged).await;
                 Err(Error::InsufficientStock {
                     product_id,
                     available: refusal.available,
@@ -100,34 +103,45 @@ impl CartActor {
     }
 
     /// Activity on the cart keeps its other holds alive too (the changed one was just renewed
-    /// by its reservation), as often as the hold policy says. A product's actor may have been
-    /// passivated while the hold lasts (the idle timeout can be shorter than the hold TTL):
-    /// `send` starts it.
-    async fn renew_other_holds(&self, state: &mut CartState, changed: ProductId) {
+    /// by its reservation), as often as the hold policy says. Not part of the change, so off
+    /// its reply path: a slow product actor (a passivated one is started by `call`) delays
+    /// only the renewal, and the deadlines the inventory stored come back as
+    /// [`CartMsg::HoldsRenewed`]. A renewal that fails leaves the hold its earlier deadline.
+    fn renew_other_holds(
+        &self,
+        myself: &ActorRef<CartMsg>,
+        state: &mut CartState,
+        changed: ProductId,
+    ) {
         let now = self.store.now();
         if !self.holds.renewal_due(now, state.renewed_at) {
             return;
         }
         state.renewed_at = now;
-        let renewed = self.holds.deadline(now);
         let cart_id = state.cart.id;
-        for line in state.cart.lines.iter().filter(|l| l.product_id != changed) {
-            let Some(until) = state.held_until.get_mut(&line.product_id) else {
-                continue;
-            };
-            if *until <= now {
-                continue;
-            }
-            let touch = InventoryMsg::Touch { cart_id };
-            match self.inventory.send(line.product_id.0, touch).await {
-                Ok(()) => *until = renewed,
-                // The change itself is durable; only this renewal is lost.
-                Err(e) => tracing::warn!(
-                    %cart_id, product_id = %line.product_id, error = %e,
-                    "could not renew a hold; it keeps its earlier deadline"
-                ),
-            }
+        let products: Vec<ProductId> = (state.cart.lines.iter())
+            .map(|l| l.product_id)
+            .filter(|p| *p != changed && state.held_until.get(p).is_some_and(|u| *u > now))
+            .collect();
+        if products.is_empty() {
+            return;
         }
+        let (inventory, myself) = (self.inventory.clone(), myself.clone());
+        tokio::spawn(async move {
+            let mut renewed = Vec::with_capacity(products.len());
+            for product_id in products {
+                let touch = |reply| InventoryMsg::Touch { cart_id, reply };
+                match inventory.call(product_id.0, touch).await {
+                    Ok(Some(until)) => renewed.push((product_id, until)),
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(
+                        %cart_id, %product_id, error = %e,
+                        "could not renew a hold; it keeps its earlier deadline"
+                    ),
+                }
+            }
+            let _ = myself.cast(CartMsg::HoldsRenewed { renewed });
+        });
     }
 
     pub(super) async fn add_product(
@@ -136,6 +150,7 @@ impl CartActor {
         state: &mut CartState,
         user: UserId,
         (product_id, quantity, mark): (ProductId, Quantity, Option<Mark>),
+        deadline: Deadline,
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
         tracing::debug!(cart_id = %cart.id, %product_id, quantity = quantity.get(), "cart actor: add product");
@@ -152,6 +167,7 @@ impl CartActor {
             quantity: line_quantity,
             event,
             mark,
+            deadline,
         };
         self.change_line(myself, state, change).await
     }
@@ -162,13 +178,13 @@ impl CartActor {
         myself: &ActorRef<CartMsg>,
         state: &mut CartState,
         user: UserId,
-        product_id: ProductId,
-        quantity: u64,
+        (product_id, quantity): (ProductId, u64),
+        deadline: Deadline,
     ) -> Result<CartView, Error> {
         let cart = &state.cart;
         cart.ensure_changeable_by(user)?;
         if quantity == 0 && cart.line(product_id).is_none() {
-            return self.view(state).await;
+            return self.view(state);
         }
         let change = Change {
             product_id,
@@ -179,6 +195,7 @@ impl CartActor {
                 quantity,
             },
             mark: None,
+            deadline,
         };
         self.change_line(myself, state, change).await
     }
@@ -189,22 +206,30 @@ impl CartActor {
         state: &mut CartState,
         user: UserId,
         product_id: ProductId,
+        deadline: Deadline,
     ) -> Result<CartView, Error> {
         state.cart.ensure_changeable_by(user)?;
         state.cart.ensure_has_line(product_id)?;
-        self.set_line(myself, state, user, product_id, 0).await
+        self.set_line(myself, state, user, (product_id, 0), deadline)
+            .await
     }
 
     /// Releases each hold (one atomic step per product, so every intermediate state is a
     /// valid open cart), then closes the cart.
-    pub(super) async fn abandon(&self, cart: &mut Cart, user: UserId) -> Result<(), Error> {
+    pub(super) async fn abandon(
+        &self,
+        cart: &mut Cart,
+        user: UserId,
+        deadline: Deadline,
+    ) -> Result<(), Error> {
         cart.ensure_changeable_by(user)?;
         let cart_id = cart.id;
         for line in &cart.lines {
-            self.release(cart_id, line.product_id).await?;
+            self.release(cart_id, line.product_id, deadline).await?;
         }
         let next = cart.closed(CartStatus::Abandoned, self.store.now());
         self.write(
+            deadline,
             Unit::default()
                 .put(keys::cart(cart_id), codec::encode(&next))
                 .remove(keys::open_cart(cart.user_id, cart_id))
@@ -215,10 +240,15 @@ impl CartActor {
         Ok(())
     }
 
-    async fn release(&self, cart_id: CartId, product: ProductId) -> Result<(), Error> {
+    async fn release(
+        &self,
+        cart_id: CartId,
+        product: ProductId,
+        deadline: Deadline,
+    ) -> Result<(), Error> {
         let released = self
             .inventory
-            .call(product.0, |reply| InventoryMsg::Reserve {
+            .call_by(deadline, product.0, |reply| InventoryMsg::Reserve {
                 cart_id,
                 quantity: 0,
                 with: Unit::default(),
@@ -226,6 +256,6 @@ impl CartActor {
             })
             .await?
             .map_err(|_| Error::Invariant("releasing a hold was refused".into()))?;
-        self.durable(released.durable).await
+        self.durable(deadline, released.durable).await
     }
 }

@@ -3,7 +3,7 @@
 
 use super::{CartActor, CartState};
 use crate::actors::inventory::{InventoryMsg, SaleRecord, Secured};
-use crate::actors::Error;
+use crate::actors::{Deadline, Error};
 use crate::domain::{Cart, CartLine, CartStatus, Event, Order, OrderId, OrderLine, UserId};
 use crate::storage::{codec, keys, Unit};
 
@@ -19,32 +19,38 @@ impl CartActor {
         &self,
         state: &mut CartState,
         user: UserId,
+        deadline: Deadline,
     ) -> Result<Order, Error> {
         let cart = &mut state.cart;
         if cart.pending_checkout_for(user)?.is_some() {
             // A retry of a checkout that did not finish: the same order, never a second one.
-            return self.finish_checkout(state).await;
+            return self.finish_checkout(state, deadline).await;
         }
         cart.ensure_changeable_by(user)?;
         // Step 1: the intent, durably.
         let order_id = OrderId(self.store.next_id()?);
         let next = cart.begin_checkout(order_id, self.store.now())?;
         self.write(
+            deadline,
             Unit::default()
                 .put(keys::cart(cart.id), codec::encode(&next))
                 .put(keys::checkout(cart.id), codec::encode(&order_id)),
         )
         .await?;
         *cart = next;
-        self.finish_checkout(state).await
+        self.finish_checkout(state, deadline).await
     }
 
     /// Steps 2–4 of checkout; safe to run again after a crash at any point.
-    pub(super) async fn finish_checkout(&self, state: &mut CartState) -> Result<Order, Error> {
+    pub(super) async fn finish_checkout(
+        &self,
+        state: &mut CartState,
+        deadline: Deadline,
+    ) -> Result<Order, Error> {
         let Some(order_id) = state.cart.checkout_pending() else {
             return Err(Error::CartClosed(state.cart.status));
         };
-        let secured = self.secure_lines(state, order_id).await?;
+        let secured = self.secure_lines(state, order_id, deadline).await?;
         if let Some(refused) = secured.refused {
             if secured.sold_any {
                 // Holds of a cart in checkout do not expire: leave the intent in place so a
@@ -54,11 +60,11 @@ impl CartActor {
                     state.cart.id
                 )));
             }
-            self.abort_checkout(&mut state.cart).await?;
+            self.abort_checkout(&mut state.cart, deadline).await?;
             return Err(refused);
         }
-        let lines = self.sell_lines(&state.cart, order_id).await?;
-        self.close_into_order(&mut state.cart, order_id, lines)
+        let lines = self.sell_lines(&state.cart, order_id, deadline).await?;
+        self.close_into_order(&mut state.cart, (order_id, lines), deadline)
             .await
     }
 
@@ -67,8 +73,8 @@ impl CartActor {
         &self,
         state: &mut CartState,
         order_id: OrderId,
+        deadline: Deadline,
     ) -> Result<Securing, Error> {
-        let renewed = self.holds.deadline(self.store.now());
         let cart_id = state.cart.id;
         let mut found = Securing::default();
         for &CartLine {
@@ -78,7 +84,7 @@ impl CartActor {
         {
             let secured = self
                 .inventory
-                .call(product_id.0, |reply| InventoryMsg::Secure {
+                .call_by(deadline, product_id.0, |reply| InventoryMsg::Secure {
                     cart_id,
                     quantity,
                     order_id,
@@ -87,9 +93,14 @@ impl CartActor {
                 .await?;
             match secured {
                 Ok(Secured::AlreadySold) => found.sold_any = true,
-                Ok(Secured::Held(pending)) => {
-                    self.durable(pending).await?;
-                    state.held_until.insert(product_id, renewed);
+                Ok(Secured::Held {
+                    expires_at,
+                    durable,
+                }) => {
+                    self.durable(deadline, durable).await?;
+                    // The stored deadline, which may be earlier than a fresh one
+                    // (`HoldPolicy::deadline_after`): what a reload would show.
+                    state.held_until.insert(product_id, expires_at);
                 }
                 Err(e @ Error::InsufficientStock { .. }) => {
                     found.refused.get_or_insert(e);
@@ -101,9 +112,10 @@ impl CartActor {
     }
 
     /// Undoes step 1: the cart is open again and its holds may lapse.
-    async fn abort_checkout(&self, cart: &mut Cart) -> Result<(), Error> {
+    async fn abort_checkout(&self, cart: &mut Cart, deadline: Deadline) -> Result<(), Error> {
         let next = cart.abort_checkout(self.store.now());
         self.write(
+            deadline,
             Unit::default()
                 .put(keys::cart(cart.id), codec::encode(&next))
                 .remove(keys::checkout(cart.id)),
@@ -114,12 +126,17 @@ impl CartActor {
     }
 
     /// Step 3: sells each hold (idempotent per product and order).
-    async fn sell_lines(&self, cart: &Cart, order_id: OrderId) -> Result<Vec<OrderLine>, Error> {
+    async fn sell_lines(
+        &self,
+        cart: &Cart,
+        order_id: OrderId,
+        deadline: Deadline,
+    ) -> Result<Vec<OrderLine>, Error> {
         let mut lines = Vec::with_capacity(cart.lines.len());
         for line in &cart.lines {
             #[cfg(feature = "test-hooks")]
             crate::testing::checkout_commit_point(&self.store, lines.len());
-            let record = self.sell(cart, line, order_id).await?;
+            let record = self.sell(cart, line, (order_id, deadline)).await?;
             lines.push(OrderLine {
                 product_id: line.product_id,
                 name: record.name,
@@ -134,12 +151,12 @@ impl CartActor {
         &self,
         cart: &Cart,
         line: &CartLine,
-        order_id: OrderId,
+        (order_id, deadline): (OrderId, Deadline),
     ) -> Result<SaleRecord, Error> {
         let (cart_id, quantity, product_id) = (cart.id, line.quantity, line.product_id);
         let sale = self
             .inventory
-            .call(product_id.0, |reply| InventoryMsg::Commit {
+            .call_by(deadline, product_id.0, |reply| InventoryMsg::Commit {
                 cart_id,
                 quantity,
                 order_id,
@@ -147,7 +164,7 @@ impl CartActor {
             })
             .await??;
         if let Some(pending) = sale.durable {
-            if let Err(e) = self.durable(pending).await {
+            if let Err(e) = self.durable(deadline, pending).await {
                 self.inventory
                     .cast_if_live(product_id.0, InventoryMsg::Reload);
                 return Err(e);
@@ -160,13 +177,14 @@ impl CartActor {
     async fn close_into_order(
         &self,
         cart: &mut Cart,
-        order_id: OrderId,
-        lines: Vec<OrderLine>,
+        (order_id, lines): (OrderId, Vec<OrderLine>),
+        deadline: Deadline,
     ) -> Result<Order, Error> {
         let now = self.store.now();
         let order = Order::new(order_id, cart.id, cart.user_id, lines, now);
         let next = cart.closed(CartStatus::CheckedOut, now);
         self.write(
+            deadline,
             Unit::default()
                 .put(keys::order(order_id), codec::encode(&order))
                 .put(keys::user_order(cart.user_id, order_id), Vec::new())

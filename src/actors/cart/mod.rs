@@ -19,7 +19,7 @@ mod view;
 pub use view::{CartItemView, CartView};
 
 use super::catalog::Catalog;
-use super::{Entity, Error, Handle, InventoryActor};
+use super::{Deadline, Entity, Error, Handle, InventoryActor};
 use crate::domain::{Cart, CartId, CartStatus, Event, Hold, HoldPolicy, Millis, Order, ProductId};
 use crate::domain::{Quantity, UserId};
 use crate::storage::idempotency::Mark;
@@ -28,6 +28,8 @@ use ractor::{ActorProcessingErr, ActorRef, RpcReplyPort};
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Each change carries its request's [`Deadline`]: the cart's calls to the inventory and its
+/// waits for the store use what is left of it.
 pub enum CartMsg {
     /// The cart, if `user` may see it (its owner, or an admin).
     Get {
@@ -42,6 +44,7 @@ pub enum CartMsg {
         quantity: Quantity,
         /// The request's `Idempotency-Key` mark, written with the change.
         mark: Option<Mark>,
+        deadline: Deadline,
         reply: RpcReplyPort<Result<CartView, Error>>,
     },
     /// Sets the line of a product to `quantity` (0 removes it), re-asserting its hold.
@@ -49,24 +52,31 @@ pub enum CartMsg {
         user: UserId,
         product_id: ProductId,
         quantity: u64,
+        deadline: Deadline,
         reply: RpcReplyPort<Result<CartView, Error>>,
     },
     /// Removes the line of a product, releasing its hold.
     RemoveLine {
         user: UserId,
         product_id: ProductId,
+        deadline: Deadline,
         reply: RpcReplyPort<Result<CartView, Error>>,
     },
     /// Sells every line or none; answers with the order.
     Checkout {
         user: UserId,
+        deadline: Deadline,
         reply: RpcReplyPort<Result<Order, Error>>,
     },
     /// Releases every hold and closes the cart.
     Abandon {
         user: UserId,
+        deadline: Deadline,
         reply: RpcReplyPort<Result<(), Error>>,
     },
+    /// Deadlines the inventory gave the cart's other holds when its activity renewed them
+    /// (sent by the cart to itself, off the reply path of the change that renewed them).
+    HoldsRenewed { renewed: Vec<(ProductId, Millis)> },
     /// The cart's status, once any checkout an earlier incarnation began is resumed (start-up
     /// recovery asks this of every cart with an interrupted checkout).
     Status { reply: RpcReplyPort<CartStatus> },
@@ -80,7 +90,7 @@ pub struct CartActor {
     catalog: Catalog,
     /// How long holds last and when activity renews them.
     holds: HoldPolicy,
-    /// How long to wait for a write to become durable before giving up with 503.
+    /// The deadline of work no request waits for (resuming a checkout at start).
     write_timeout: Duration,
 }
 
@@ -111,6 +121,18 @@ pub struct CartState {
     /// reservation, read from the hold records on load. A line past its deadline shows
     /// `reserved: false` (the reaper releases the hold itself).
     held_until: HashMap<ProductId, Millis>,
+}
+
+impl CartState {
+    /// Adopts the deadlines the inventory gave renewed holds.
+    fn renewed(&mut self, renewed: Vec<(ProductId, Millis)>) {
+        for (product, until) in renewed {
+            // A later change of the line may have set a deadline since: keep the later.
+            if let Some(held) = self.held_until.get_mut(&product) {
+                *held = (*held).max(until);
+            }
+        }
+    }
 }
 
 impl Entity for CartActor {
@@ -151,7 +173,8 @@ impl Entity for CartActor {
     async fn resume(&self, state: &mut CartState) -> Result<(), ActorProcessingErr> {
         if let Some(order_id) = state.cart.checkout_pending() {
             tracing::info!(cart_id = %state.cart.id, %order_id, "resuming an interrupted checkout");
-            match Box::pin(self.finish_checkout(state)).await {
+            let deadline = Deadline::after(self.write_timeout);
+            match Box::pin(self.finish_checkout(state, deadline)).await {
                 Ok(_) | Err(Error::InsufficientStock { .. }) => {}
                 Err(e) => return Err(Box::new(e)),
             }
@@ -174,39 +197,27 @@ impl Entity for CartActor {
             } => {
                 let visible = state.cart.ensure_visible_to(user, is_admin);
                 let _ = reply.send(match visible {
-                    Ok(()) => Box::pin(self.view(state)).await,
+                    Ok(()) => self.view(state),
                     Err(e) => Err(e.into()),
                 });
             }
-            CartMsg::AddProduct {
+            change @ (CartMsg::AddProduct { .. }
+            | CartMsg::SetLine { .. }
+            | CartMsg::RemoveLine { .. }) => self.on_change(&myself, state, change).await,
+            CartMsg::Checkout {
                 user,
-                product_id,
-                quantity,
-                mark,
+                deadline,
+                reply,
+            } => return self.on_checkout(state, (user, deadline), reply).await,
+            CartMsg::Abandon {
+                user,
+                deadline,
                 reply,
             } => {
-                let add = self.add_product(&myself, state, user, (product_id, quantity, mark));
-                let _ = reply.send(Box::pin(add).await);
+                self.on_abandon(&myself, state, (user, deadline), reply)
+                    .await
             }
-            CartMsg::SetLine {
-                user,
-                product_id,
-                quantity,
-                reply,
-            } => {
-                let set = self.set_line(&myself, state, user, product_id, quantity);
-                let _ = reply.send(Box::pin(set).await);
-            }
-            CartMsg::RemoveLine {
-                user,
-                product_id,
-                reply,
-            } => {
-                let remove = self.remove_line(&myself, state, user, product_id);
-                let _ = reply.send(Box::pin(remove).await);
-            }
-            CartMsg::Checkout { user, reply } => return self.on_checkout(state, user, reply).await,
-            CartMsg::Abandon { user, reply } => self.on_abandon(&myself, state, user, reply).await,
+            CartMsg::HoldsRenewed { renewed } => state.renewed(renewed),
             CartMsg::Status { reply } => {
                 let _ = reply.send(state.cart.status);
             }
@@ -216,14 +227,52 @@ impl Entity for CartActor {
 }
 
 impl CartActor {
+    /// A change of the cart's lines, answered once durable.
+    async fn on_change(&self, myself: &ActorRef<CartMsg>, state: &mut CartState, msg: CartMsg) {
+        match msg {
+            CartMsg::AddProduct {
+                user,
+                product_id,
+                quantity,
+                mark,
+                deadline,
+                reply,
+            } => {
+                let add = (product_id, quantity, mark);
+                let add = self.add_product(myself, state, user, add, deadline);
+                let _ = reply.send(Box::pin(add).await);
+            }
+            CartMsg::SetLine {
+                user,
+                product_id,
+                quantity,
+                deadline,
+                reply,
+            } => {
+                let set = self.set_line(myself, state, user, (product_id, quantity), deadline);
+                let _ = reply.send(Box::pin(set).await);
+            }
+            CartMsg::RemoveLine {
+                user,
+                product_id,
+                deadline,
+                reply,
+            } => {
+                let remove = self.remove_line(myself, state, user, product_id, deadline);
+                let _ = reply.send(Box::pin(remove).await);
+            }
+            _ => {}
+        }
+    }
+
     async fn on_abandon(
         &self,
         myself: &ActorRef<CartMsg>,
         state: &mut CartState,
-        user: UserId,
+        (user, deadline): (UserId, Deadline),
         reply: RpcReplyPort<Result<(), Error>>,
     ) {
-        let result = Box::pin(self.abandon(&mut state.cart, user)).await;
+        let result = Box::pin(self.abandon(&mut state.cart, user, deadline)).await;
         if matches!(&result, Err(e) if e.outcome_unknown()) {
             // The cart may or may not be closed in the store: a successor reads it.
             myself.stop(Some("write outcome unknown".into()));
@@ -234,10 +283,10 @@ impl CartActor {
     async fn on_checkout(
         &self,
         state: &mut CartState,
-        user: UserId,
+        (user, deadline): (UserId, Deadline),
         reply: RpcReplyPort<Result<Order, Error>>,
     ) -> Result<(), ActorProcessingErr> {
-        let result = Box::pin(self.checkout(state, user)).await;
+        let result = Box::pin(self.checkout(state, user, deadline)).await;
         let failed_midway = match &result {
             Ok(_) => false,
             Err(e) => state.cart.checkout_pending().is_some() || e.outcome_unknown(),

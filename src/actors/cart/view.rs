@@ -2,9 +2,9 @@
 
 use super::{CartActor, CartState};
 use crate::actors::catalog::ProductInfo;
-use crate::actors::inventory::InventoryMsg;
 use crate::actors::Error;
-use crate::domain::{order, rfc3339, Cart, CartId, CartStatus, HoldPolicy, ProductId, UserId};
+use crate::domain::UserId;
+use crate::domain::{order, rfc3339, Cart, CartId, CartStatus, HoldPolicy, ProductId};
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
@@ -49,7 +49,7 @@ impl CartView {
 impl CartActor {
     /// Builds the view with current names and prices (from the catalog) and whether each
     /// line is still held (from the deadlines this actor knows).
-    pub(super) async fn view(&self, state: &CartState) -> Result<CartView, Error> {
+    pub(super) fn view(&self, state: &CartState) -> Result<CartView, Error> {
         let cart = &state.cart;
         let now = self.store.now();
         let mut items = Vec::with_capacity(cart.lines.len());
@@ -60,7 +60,7 @@ impl CartActor {
         for (line, info) in cart.lines.iter().zip(known) {
             let info = match info {
                 Some(info) => info,
-                None => self.product_info(line.product_id).await?,
+                None => self.product_info(line.product_id)?,
             };
             let held_until = state.held_until.get(&line.product_id).copied();
             let reserved = HoldPolicy::is_reserved(cart.status, held_until, now);
@@ -82,21 +82,14 @@ impl CartActor {
     }
 
     /// A product's current name and price: from the catalog, or (not loaded in this process
-    /// yet) from its actor, which loads and publishes it.
-    async fn product_info(&self, product: ProductId) -> Result<ProductInfo, Error> {
+    /// yet) from its stored record, read without starting its actor, so building a view
+    /// never waits on another actor.
+    fn product_info(&self, product: ProductId) -> Result<ProductInfo, Error> {
         if let Some(info) = self.catalog.get(product) {
             return Ok(info);
         }
-        let p = self
-            .inventory
-            .call(product.0, |reply| InventoryMsg::Get { reply })
-            .await?;
-        Ok(ProductInfo {
-            name: p.name.into(),
-            price_cents: p.price_cents,
-            stock: p.stock,
-            reserved: p.reserved,
-        })
+        crate::actors::inventory::stored_info(&self.store, product)?
+            .ok_or_else(|| Error::Invariant(format!("cart line of missing product {product}")))
     }
 }
 

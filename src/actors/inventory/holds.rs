@@ -5,7 +5,7 @@
 use super::{InventoryActor, Refusal, Reservation, Sale, SaleRecord, Secured};
 use crate::actors::Error;
 use crate::domain::inventory::reservation_event;
-use crate::domain::{CartId, Event, Hold, Inventory, OrderId, ProductId, StockRejected};
+use crate::domain::{CartId, Event, Hold, Inventory, Millis, OrderId, ProductId, StockRejected};
 use crate::storage::{codec, keys, Unit};
 
 impl InventoryActor {
@@ -70,7 +70,7 @@ impl InventoryActor {
         })
     }
 
-    pub(super) fn touch(&self, inv: &mut Inventory, cart_id: CartId) {
+    pub(super) fn touch(&self, inv: &mut Inventory, cart_id: CartId) -> Option<Millis> {
         let before = inv.hold(cart_id);
         let after = inv.touch(cart_id, self.deadline());
         if after.is_some() && after != before {
@@ -78,6 +78,7 @@ impl InventoryActor {
             // Not waited for: a lost touch only lets the hold lapse at its earlier deadline.
             drop(self.store.submit(unit));
         }
+        after.map(|h| h.expires_at)
     }
 
     fn sold_before(&self, inv: &Inventory, order: OrderId) -> Result<Option<SaleRecord>, Error> {
@@ -95,7 +96,10 @@ impl InventoryActor {
             return Ok(Secured::AlreadySold);
         }
         match self.reserve(inv, cart_id, quantity, Unit::default()) {
-            Ok(r) => Ok(Secured::Held(r.durable)),
+            Ok(r) => Ok(Secured::Held {
+                expires_at: r.expires_at,
+                durable: r.durable,
+            }),
             Err(refusal) => {
                 let _ = self.store.settle(refusal.logged).await;
                 Err(Error::InsufficientStock {

@@ -84,8 +84,12 @@ pub struct Refusal {
 pub enum Secured {
     /// This product was already sold to the order (a checkout resumed after a crash).
     AlreadySold,
-    /// The hold is in place once this write is durable.
-    Held(Pending),
+    /// The hold is in place once `durable` resolves, lapsing at `expires_at` (the deadline
+    /// the inventory stores, which a cart shows).
+    Held {
+        expires_at: Millis,
+        durable: Pending,
+    },
 }
 
 /// A product sold into an order; `durable` is `None` when it had been sold before.
@@ -106,9 +110,11 @@ pub enum InventoryMsg {
         with: Unit,
         reply: RpcReplyPort<Result<Reservation, Refusal>>,
     },
-    /// The cart was active: push its hold's deadline back.
+    /// The cart was active: push its hold's deadline back. Answers the hold's deadline
+    /// after it (`None`: no hold), as stored once the write queued for it lands.
     Touch {
         cart_id: CartId,
+        reply: RpcReplyPort<Option<Millis>>,
     },
     /// Checkout, step 1: make sure `cart_id` holds `quantity` (re-reserving a lapsed hold).
     Secure {
@@ -200,6 +206,21 @@ fn stored(store: &Store, id: ProductId) -> Result<Option<Inventory>, Error> {
 }
 
 /// `product` with its stored holds.
+/// A product not loaded in this process, as its stored records say (exact: only its actor
+/// writes them), read without starting the actor.
+pub(crate) fn stored_info(store: &Store, id: ProductId) -> Result<Option<ProductInfo>, Error> {
+    let Some(product) = store.get::<Product>(&keys::product(id))? else {
+        return Ok(None);
+    };
+    let inv = with_holds(store, product)?;
+    Ok(Some(ProductInfo {
+        name: inv.product.name.as_str().into(),
+        price_cents: inv.product.price.get(),
+        stock: inv.available(),
+        reserved: inv.reserved(),
+    }))
+}
+
 fn with_holds(store: &Store, product: Product) -> Result<Inventory, Error> {
     let holds = store
         .scan_prefix::<Hold>(&keys::holds_of(product.id))?
@@ -232,7 +253,9 @@ impl Entity for InventoryActor {
             InventoryMsg::Get { reply } => {
                 let _ = reply.send(ProductView::of(inv));
             }
-            InventoryMsg::Touch { cart_id } => self.touch(inv, cart_id),
+            InventoryMsg::Touch { cart_id, reply } => {
+                let _ = reply.send(self.touch(inv, cart_id));
+            }
             InventoryMsg::Secure {
                 cart_id,
                 quantity,
