@@ -143,7 +143,7 @@ impl Actors {
     ) -> Result<Vec<EventRecord>, Error> {
         Ok(match after {
             Some(after) => retention::read_after(&self.store, after, limit)?,
-            None => self.store.events_after(0, limit)?,
+            None => retention::read_from_oldest(&self.store, limit)?,
         })
     }
 

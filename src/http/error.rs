@@ -175,6 +175,14 @@ impl From<Error> for ApiError {
                 ),
             )
             .with("oldest_seq", json!(oldest)),
+            Error::PositionAheadOfLog { head } => ApiError::new(
+                S::CONFLICT,
+                "position_ahead_of_log",
+                format!(
+                    "the log ends at {head}, before that position (made up, or from before a restore): reload, then resume after={head} or from the live end"
+                ),
+            )
+            .with("head_seq", json!(head)),
             Error::Overloaded(_)
             | Error::Unavailable(_)
             | Error::DiskFull(_)
