@@ -14,6 +14,7 @@
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
+//! - [`limits`]: the open-files limit, raised at start, and the streams' share of it.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //! - `testing` (only with the `test-hooks` feature): failure injection for this crate's tests.
 //! - [`maintenance`]: online maintenance the admin routes call (log trims, backups).
@@ -27,6 +28,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod idempotency;
+pub mod limits;
 pub mod maintenance;
 pub mod memory;
 pub mod remote;
@@ -71,6 +73,8 @@ pub struct RunningApp {
     pub actors: Actors,
     /// Fired to begin graceful shutdown of the HTTP server.
     stop_http: oneshot::Sender<()>,
+    /// The event streams: closed first at shutdown, or the server would wait on them.
+    streams: http::streams::Streams,
     server: JoinHandle<()>,
     shutdown_timeout: std::time::Duration,
 }
@@ -110,6 +114,7 @@ impl App {
     pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         // Install the metrics recorder before anything records.
         telemetry::metrics();
+        let open_files = limits::raise_open_files();
         let store = Store::open(&config.data_dir, config.cache_bytes)?
             .with_write_timeout(config.call_timeout);
         let settings = Settings {
@@ -133,9 +138,12 @@ impl App {
                 return Err(e);
             }
         };
+        let stream_cap = limits::stream_cap(config.max_streams, open_files);
+        tracing::info!(stream_cap, open_files, "streams capped");
+        let streams = http::streams::Streams::start(&actors, stream_cap);
         let (stop_http, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
-            warp::serve(http::routes(actors.clone()))
+            warp::serve(http::routes(actors.clone(), streams.clone()))
                 .incoming(listener)
                 .graceful(async {
                     let _ = stopped.await;
@@ -147,6 +155,7 @@ impl App {
             addr,
             actors,
             stop_http,
+            streams,
             server,
             shutdown_timeout: config.shutdown_timeout,
         })
@@ -160,8 +169,9 @@ impl RunningApp {
         self.actors.store.writer_stopped().await
     }
 
-    /// Graceful shutdown as one chain: stop accepting and finish in-flight requests (bounded),
-    /// stop the actors, then let the store writer drain and flush.
+    /// Graceful shutdown as one chain: end the event streams, stop accepting and finish
+    /// in-flight requests (bounded), stop the actors, then let the store writer drain and
+    /// flush.
     pub async fn shutdown(self) {
         let timeout = self.shutdown_timeout;
         let actors = self.stop_serving().await;
@@ -176,6 +186,8 @@ impl RunningApp {
     /// Stops accepting connections and lets in-flight requests finish (bounded), leaving the
     /// actors and the store as they are: all a server whose disk has failed can still do.
     pub async fn stop_serving(self) -> Actors {
+        // Streams never finish on their own: end them, then let the rest finish.
+        self.streams.close().await;
         let _ = self.stop_http.send(());
         let mut server = self.server;
         if tokio::time::timeout(self.shutdown_timeout, &mut server)

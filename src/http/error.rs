@@ -57,6 +57,17 @@ impl ApiError {
         e
     }
 
+    /// Every stream slot is taken (`--max-streams`), or the server is shutting down.
+    pub fn too_many_streams(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!("too many event streams are open; retry in {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }

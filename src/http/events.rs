@@ -7,6 +7,7 @@
 
 use super::auth::{caller, Caller};
 use super::query::{self, Page, Paging};
+use super::streams::Streams;
 use super::{ok, with_actors};
 use crate::actors::Actors;
 use crate::domain::event::EventRecord;
@@ -43,6 +44,7 @@ pub fn event_json(record: &EventRecord) -> Value {
 
 pub fn routes(
     actors: Actors,
+    streams: Streams,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("events")
         .and(warp::get())
@@ -52,7 +54,7 @@ pub fn routes(
         .and_then(list);
     let stream = warp::path!("events" / "stream")
         .and(warp::get())
-        .and(with_actors(actors.clone()))
+        .and(warp::any().map(move || streams.clone()))
         .and(caller(actors))
         .and(sse::last_event_id::<String>())
         .and(warp::query::<std::collections::HashMap<String, String>>())
@@ -73,7 +75,7 @@ async fn list(
 }
 
 async fn stream(
-    actors: Actors,
+    streams: Streams,
     caller: Caller,
     last_event_id: Option<String>,
     query: std::collections::HashMap<String, String>,
@@ -82,7 +84,8 @@ async fn stream(
     caller.ensure_admin()?;
     // Without a position, a new client starts at the live end.
     let after = query::stream_position(last_event_id, &query)?;
-    let events = actors.follow_events(after)?.map(|record| {
+    let slot = streams.slot()?;
+    let events = streams.feeds.events.listen(after)?.map(|record| {
         let event = sse::Event::default()
             .id(record.seq.to_string())
             .event(record.event.kind())
@@ -92,7 +95,7 @@ async fn stream(
     Ok(sse::reply(
         sse::keep_alive()
             .interval(Duration::from_secs(15))
-            .stream(events),
+            .stream(slot.hold(events)),
     )
     .into_response())
 }

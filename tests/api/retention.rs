@@ -113,14 +113,17 @@ async fn a_position_past_the_log_head_is_409_naming_head_seq_on_every_reader() {
     let head = app.events_handled(&admin, 2, "p").await;
 
     // The head itself is a fine position: nothing yet, then what comes.
-    let r = app.get(&format!("/events?after={head}"), Some(&admin)).await;
+    let r = app
+        .get(&format!("/events?after={head}"), Some(&admin))
+        .await;
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(json_of(r).await["events"], json!([]));
 
     // One past it (a made-up id, or one from before a restore) is refused, not followed.
     let ahead = head + 1;
     let refused = assert_error(
-        app.get(&format!("/events?after={ahead}"), Some(&admin)).await,
+        app.get(&format!("/events?after={ahead}"), Some(&admin))
+            .await,
         StatusCode::CONFLICT,
         "position_ahead_of_log",
     )
