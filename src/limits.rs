@@ -33,6 +33,7 @@ pub fn raise_open_files() -> Option<u64> {
             );
         }
     }
+    #[allow(clippy::unnecessary_cast)] // `rlim_t` is `u64` on Linux only
     Some(limit.rlim_cur as u64)
 }
 
@@ -74,6 +75,8 @@ mod tests {
             0
         );
         assert_eq!(limit.rlim_cur, limit.rlim_max);
-        assert_eq!(soft, limit.rlim_cur as u64);
+        #[allow(clippy::unnecessary_cast)] // `rlim_t` is `u64` on Linux only
+        let current = limit.rlim_cur as u64;
+        assert_eq!(soft, current);
     }
 }

@@ -35,11 +35,12 @@ pub trait Source: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Self::Item>, Error>> + Send;
 }
 
-/// What the log's events `after + 1 ..= last` became.
+/// What the log's events `after + 1 ..= last` became; `None` if the follower could not
+/// make them into items (each listener then reads them itself, and hears the error).
 struct Page<T> {
     after: u64,
     last: u64,
-    items: Vec<T>,
+    items: Option<Vec<T>>,
 }
 
 /// One feed: its follower's broadcast, and what a listener needs to read the log itself.
@@ -140,13 +141,12 @@ async fn follow<S: Source>(shared: &Shared<S>) {
             match retention::read_after(&shared.store, after, PAGE) {
                 Ok(events) if !events.is_empty() => {
                     let last = events.last().map_or(after, |e| e.seq);
-                    match shared.source.items(&events).await {
-                        Ok(items) => {
-                            let _ = shared.pages.send(Arc::new(Page { after, last, items }));
-                        }
-                        // The gap it leaves makes each listener read the page itself.
-                        Err(e) => tracing::warn!(error = %e, "a feed's follower skipped a page"),
+                    let items = shared.source.items(&events).await;
+                    if let Err(e) = &items {
+                        tracing::warn!(error = %e, "a feed's follower could not build a page");
                     }
+                    let items = items.ok();
+                    let _ = shared.pages.send(Arc::new(Page { after, last, items }));
                     after = last;
                     continue;
                 }
@@ -197,8 +197,11 @@ impl<S: Source> Listener<S> {
             match self.pages.recv().await {
                 Ok(page) if page.last <= self.pos => {}
                 Ok(page) if page.after == self.pos => {
-                    self.pos = page.last;
-                    return Some(Ok(page.items.clone()));
+                    if let Some(items) = &page.items {
+                        self.pos = page.last;
+                        return Some(Ok(items.clone()));
+                    }
+                    self.catching_up = true;
                 }
                 // A gap before the page, or the broadcast dropped pages: read the log.
                 Ok(_) | Err(RecvError::Lagged(_)) => self.catching_up = true,
@@ -264,15 +267,18 @@ mod tests {
     use futures_util::FutureExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// The log's sequence numbers, counting how often a page is made into items.
-    #[derive(Default)]
-    struct Counted(Arc<AtomicUsize>);
+    /// The log's sequence numbers, counting how often a page is made into items; fails
+    /// once when told to.
+    struct Counted(Arc<AtomicUsize>, Arc<std::sync::atomic::AtomicBool>);
 
     impl Source for Counted {
         type Item = u64;
 
         async fn items(&self, events: &[EventRecord]) -> Result<Vec<u64>, Error> {
             self.0.fetch_add(1, Ordering::SeqCst);
+            if self.1.swap(false, Ordering::SeqCst) {
+                return Err(Error::Unavailable("told to fail".into()));
+            }
             Ok(events.iter().map(|e| e.seq).collect())
         }
     }
@@ -299,6 +305,8 @@ mod tests {
         feed: Feed<Counted>,
         /// How many pages were made into items.
         built: Arc<AtomicUsize>,
+        /// Makes the next page fail to become items.
+        fail_once: Arc<std::sync::atomic::AtomicBool>,
     }
 
     fn feed() -> Fixture {
@@ -306,13 +314,16 @@ mod tests {
         let store = Store::open(dir.path(), 16 << 20).unwrap();
         let built = Arc::new(AtomicUsize::new(0));
         let (closing, watching) = watch::channel(false);
-        let (feed, _) = Feed::start(store.clone(), Counted(built.clone()), watching);
+        let fail_once = Arc::default();
+        let source = Counted(built.clone(), Arc::clone(&fail_once));
+        let (feed, _) = Feed::start(store.clone(), source, watching);
         Fixture {
             _dir: dir,
             _closing: closing,
             store,
             feed,
             built,
+            fail_once,
         }
     }
 
@@ -362,6 +373,21 @@ mod tests {
             built.load(Ordering::SeqCst) > before,
             "it read the log itself"
         );
+    }
+
+    #[tokio::test]
+    async fn a_page_the_follower_could_not_build_is_read_by_the_listener_itself() {
+        let f = feed();
+        let mut listener = Box::pin(f.feed.listen(None).unwrap());
+        f.fail_once.store(true, Ordering::SeqCst);
+        append(&f.store, 1).await;
+        assert_eq!(
+            next(&mut listener).await,
+            1,
+            "the failed page is not skipped"
+        );
+        append(&f.store, 2).await;
+        assert_eq!(next(&mut listener).await, 2);
     }
 
     #[tokio::test]

@@ -19,6 +19,7 @@ mod products;
 mod readme;
 mod restart;
 mod retention;
+mod streams;
 mod supervision;
 mod users;
 mod web;
