@@ -64,16 +64,24 @@ mod tests {
 
     #[test]
     fn the_soft_open_files_limit_is_raised_to_the_hard_one() {
-        let soft = raise_open_files().expect("the limit is readable");
+        let nofile = |limit: &mut libc::rlimit| {
+            // SAFETY: getrlimit only writes the struct we pass.
+            assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, limit) }, 0);
+        };
         let mut limit = libc::rlimit {
             rlim_cur: 0,
             rlim_max: 0,
         };
-        // SAFETY: getrlimit only writes the struct we pass.
-        assert_eq!(
-            unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
-            0
-        );
+        nofile(&mut limit);
+        // Start below the hard limit (and well above what this test process uses).
+        let lowered = libc::rlimit {
+            rlim_cur: (limit.rlim_max / 2).max(512).min(limit.rlim_max),
+            rlim_max: limit.rlim_max,
+        };
+        // SAFETY: setrlimit only reads the struct we pass.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lowered) }, 0);
+        let soft = raise_open_files().expect("the limit is readable");
+        nofile(&mut limit);
         assert_eq!(limit.rlim_cur, limit.rlim_max);
         #[allow(clippy::unnecessary_cast)] // `rlim_t` is `u64` on Linux only
         let current = limit.rlim_cur as u64;

@@ -14,7 +14,7 @@ use crate::domain::event::EventRecord;
 use crate::storage::{retention, StorageError, Store};
 use futures_util::{Stream, StreamExt};
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -35,12 +35,36 @@ pub trait Source: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Self::Item>, Error>> + Send;
 }
 
-/// What the log's events `after + 1 ..= last` became; `None` if the follower could not
-/// make them into items (each listener then reads them itself, and hears the error).
-struct Page<T> {
+/// What the log's events `after + 1 ..= last` became, shared by every listener.
+pub struct Page<T> {
     after: u64,
     last: u64,
+    /// `None` if the follower could not make them into items: each listener then reads
+    /// them itself (and hears the error).
     items: Option<Vec<T>>,
+    /// The items as their listeners send them, made by the first listener that asks.
+    rendered: OnceLock<String>,
+}
+
+impl<T> Page<T> {
+    fn new(after: u64, last: u64, items: Option<Vec<T>>) -> Arc<Self> {
+        let rendered = OnceLock::new();
+        Arc::new(Self {
+            after,
+            last,
+            items,
+            rendered,
+        })
+    }
+
+    pub fn items(&self) -> &[T] {
+        self.items.as_deref().unwrap_or_default()
+    }
+
+    /// The items rendered by `render`, once for all listeners of this page.
+    pub fn rendered(&self, render: impl FnOnce(&[T]) -> String) -> &str {
+        self.rendered.get_or_init(|| render(self.items()))
+    }
 }
 
 /// One feed: its follower's broadcast, and what a listener needs to read the log itself.
@@ -95,7 +119,7 @@ impl<S: Source> Feed<S> {
     pub fn listen(
         &self,
         after: Option<u64>,
-    ) -> Result<impl Stream<Item = S::Item> + Send + 'static, Error> {
+    ) -> Result<impl Stream<Item = Arc<Page<S::Item>>> + Send + 'static, Error> {
         // Subscribe before reading: nothing can fall between the reads and the broadcast.
         let pages = self.shared.pages.subscribe();
         let pos = after.unwrap_or_else(|| *self.shared.store.head().borrow());
@@ -118,7 +142,7 @@ impl<S: Source> Feed<S> {
                 }
                 std::future::ready(page.is_ok())
             })
-            .flat_map(|page| futures_util::stream::iter(page.unwrap_or_default())))
+            .filter_map(|page| std::future::ready(page.ok().filter(|p| !p.items().is_empty()))))
     }
 }
 
@@ -145,8 +169,7 @@ async fn follow<S: Source>(shared: &Shared<S>) {
                     if let Err(e) = &items {
                         tracing::warn!(error = %e, "a feed's follower could not build a page");
                     }
-                    let items = items.ok();
-                    let _ = shared.pages.send(Arc::new(Page { after, last, items }));
+                    let _ = shared.pages.send(Page::new(after, last, items.ok()));
                     after = last;
                     continue;
                 }
@@ -179,14 +202,14 @@ struct Listener<S: Source> {
 }
 
 impl<S: Source> Listener<S> {
-    async fn next(&mut self) -> Option<Result<Vec<S::Item>, Error>> {
+    async fn next(&mut self) -> Option<Result<Arc<Page<S::Item>>, Error>> {
         if self.failed {
             return None;
         }
         loop {
             if self.catching_up {
                 match self.read_itself().await {
-                    Some(Ok(items)) => return Some(Ok(items)),
+                    Some(Ok(page)) => return Some(Ok(page)),
                     Some(Err(e)) => {
                         self.failed = true;
                         return Some(Err(e));
@@ -197,9 +220,9 @@ impl<S: Source> Listener<S> {
             match self.pages.recv().await {
                 Ok(page) if page.last <= self.pos => {}
                 Ok(page) if page.after == self.pos => {
-                    if let Some(items) = &page.items {
+                    if page.items.is_some() {
                         self.pos = page.last;
-                        return Some(Ok(items.clone()));
+                        return Some(Ok(page));
                     }
                     self.catching_up = true;
                 }
@@ -211,17 +234,19 @@ impl<S: Source> Listener<S> {
     }
 
     /// The next page after `pos` read from the log by this listener; `None` at the head.
-    async fn read_itself(&mut self) -> Option<Result<Vec<S::Item>, Error>> {
+    async fn read_itself(&mut self) -> Option<Result<Arc<Page<S::Item>>, Error>> {
         let events = match retention::read_after(&self.shared.store, self.pos, PAGE) {
             Ok(events) if events.is_empty() => return None,
             Ok(events) => events,
             Err(e) => return Some(Err(e.into())),
         };
-        let items = self.shared.source.items(&events).await;
-        if items.is_ok() {
-            self.pos = events.last().map_or(self.pos, |e| e.seq);
-        }
-        Some(items)
+        let items = match self.shared.source.items(&events).await {
+            Ok(items) => items,
+            Err(e) => return Some(Err(e)),
+        };
+        let (after, last) = (self.pos, events.last().map_or(self.pos, |e| e.seq));
+        self.pos = last;
+        Some(Ok(Page::new(after, last, Some(items))))
     }
 }
 
@@ -291,6 +316,12 @@ mod tests {
         store.write(Unit::default().event(event)).await.unwrap();
     }
 
+    /// The feed's items one by one.
+    fn items(feed: &Feed<Counted>, after: Option<u64>) -> impl Stream<Item = u64> {
+        let pages = feed.listen(after).unwrap();
+        pages.flat_map(|page| futures_util::stream::iter(page.items().to_vec()))
+    }
+
     async fn next(stream: &mut (impl Stream<Item = u64> + Unpin)) -> u64 {
         let wait = std::time::Duration::from_secs(60);
         let item = tokio::time::timeout(wait, stream.next()).await;
@@ -331,9 +362,7 @@ mod tests {
     async fn listeners_share_one_follower_that_builds_each_page_once() {
         let f = feed();
         let (store, feed, built) = (&f.store, &f.feed, &f.built);
-        let mut listeners: Vec<_> = (0..20)
-            .map(|_| Box::pin(feed.listen(None).unwrap()))
-            .collect();
+        let mut listeners: Vec<_> = (0..20).map(|_| Box::pin(items(feed, None))).collect();
         for n in 1..=10 {
             append(store, n).await;
             for l in &mut listeners {
@@ -349,8 +378,8 @@ mod tests {
     async fn a_listener_past_the_backlog_reads_the_log_itself_and_skips_nothing() {
         let f = feed();
         let (store, feed, built) = (&f.store, &f.feed, &f.built);
-        let mut keeping_up = Box::pin(feed.listen(None).unwrap());
-        let mut lagging = Box::pin(feed.listen(None).unwrap());
+        let mut keeping_up = Box::pin(items(feed, None));
+        let mut lagging = Box::pin(items(feed, None));
         append(store, 1).await;
         assert_eq!(next(&mut keeping_up).await, 1);
         assert_eq!(next(&mut lagging).await, 1);
@@ -378,7 +407,7 @@ mod tests {
     #[tokio::test]
     async fn a_page_the_follower_could_not_build_is_read_by_the_listener_itself() {
         let f = feed();
-        let mut listener = Box::pin(f.feed.listen(None).unwrap());
+        let mut listener = Box::pin(items(&f.feed, None));
         f.fail_once.store(true, Ordering::SeqCst);
         append(&f.store, 1).await;
         assert_eq!(
@@ -394,12 +423,12 @@ mod tests {
     async fn a_listener_behind_the_follower_catches_up_from_its_position() {
         let f = feed();
         let (store, feed) = (&f.store, &f.feed);
-        let mut live = Box::pin(feed.listen(None).unwrap());
+        let mut live = Box::pin(items(feed, None));
         for n in 1..=5 {
             append(store, n).await;
             assert_eq!(next(&mut live).await, n);
         }
-        let mut resumed = Box::pin(feed.listen(Some(2)).unwrap());
+        let mut resumed = Box::pin(items(feed, Some(2)));
         append(store, 6).await;
         for n in 3..=6 {
             assert_eq!(next(&mut resumed).await, n);

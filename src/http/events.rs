@@ -12,9 +12,7 @@ use super::{ok, with_actors};
 use crate::actors::Actors;
 use crate::domain::event::EventRecord;
 use crate::domain::rfc3339;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::convert::Infallible;
 use std::time::Duration;
 use warp::{sse, Filter, Rejection};
 
@@ -85,12 +83,12 @@ async fn stream(
     // Without a position, a new client starts at the live end.
     let after = query::stream_position(last_event_id, &query)?;
     let slot = streams.slot()?;
-    let events = streams.feeds.events.listen(after)?.map(|record| {
-        let event = sse::Event::default()
+    let pages = streams.feeds.events.listen(after)?;
+    let events = super::streams::frames(pages, |record| {
+        sse::Event::default()
             .id(record.seq.to_string())
             .event(record.event.kind())
-            .data(event_json(&record).to_string());
-        Ok::<_, Infallible>(event)
+            .data(event_json(record).to_string())
     });
     Ok(sse::reply(
         sse::keep_alive()

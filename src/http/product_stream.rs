@@ -8,7 +8,6 @@ use super::query::stream_position;
 use super::streams::Streams;
 use crate::actors::stock_feed::StockChange;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::time::Duration;
 use warp::{sse, Filter, Rejection, Reply};
 
@@ -28,11 +27,10 @@ async fn stream(
     last_event_id: Option<String>,
     query: HashMap<String, String>,
 ) -> Result<warp::reply::Response, Rejection> {
-    use futures_util::StreamExt;
     let after = stream_position(last_event_id, &query)?;
     let slot = streams.slot()?;
-    let changes = streams.feeds.stock.listen(after)?;
-    let frames = changes.map(|c| Ok::<_, Infallible>(frame(&c)));
+    let pages = streams.feeds.stock.listen(after)?;
+    let frames = super::streams::frames(pages, frame);
     Ok(sse::reply(
         sse::keep_alive()
             .interval(Duration::from_secs(15))

@@ -4,12 +4,14 @@
 //! that graceful shutdown does not wait on them.
 
 use super::error::ApiError;
-use crate::actors::follow::Feeds;
+use crate::actors::follow::{Feeds, Page};
 use crate::actors::Actors;
 use futures_util::{Stream, StreamExt};
+use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
+use warp::sse;
 
 /// Seconds a client refused for want of a stream slot is asked to wait.
 const RETRY_AFTER_SECS: u64 = 5;
@@ -82,4 +84,27 @@ impl Slot {
             let _ = closing.wait_for(|c| *c).await;
         })
     }
+}
+
+/// A feed's pages as SSE, each page's frames rendered by `frame` once for all its listeners.
+///
+/// warp sends one `sse::Event` per item, so a page goes out as one: an empty comment line,
+/// then the page's frames as warp formats them. A listener thus costs one copy and one write
+/// per page, not a serialisation and a write per frame.
+pub fn frames<T: Send + Sync + 'static>(
+    pages: impl Stream<Item = Arc<Page<T>>> + Send + 'static,
+    frame: fn(&T) -> sse::Event,
+) -> impl Stream<Item = Result<sse::Event, Infallible>> + Send + 'static {
+    pages.map(move |page| {
+        let text = page.rendered(|items| {
+            let mut text = String::from("\n");
+            for item in items {
+                text.push_str(&frame(item).to_string());
+            }
+            // warp ends the comment, and then the event, with a newline each.
+            text.truncate(text.trim_end_matches('\n').len());
+            text
+        });
+        Ok(sse::Event::default().comment(text.to_owned()))
+    })
 }
