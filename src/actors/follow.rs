@@ -21,6 +21,10 @@ use tokio::task::JoinHandle;
 
 /// Events read from the log per page.
 pub const PAGE: usize = 256;
+/// How long the follower waits after a page that reached the head before reading again, so
+/// that under load each listener gets a few fuller pages a second rather than one per group
+/// commit: a write per page per listener is what listeners cost.
+const PACE: std::time::Duration = std::time::Duration::from_millis(50);
 /// Pages the broadcast keeps for a listener slow to take them; one further behind catches up
 /// by reading the log itself.
 const BACKLOG: usize = 64;
@@ -171,6 +175,9 @@ async fn follow<S: Source>(shared: &Shared<S>) {
                     }
                     let _ = shared.pages.send(Page::new(after, last, items.ok()));
                     after = last;
+                    if events.len() < PAGE {
+                        tokio::time::sleep(PACE).await;
+                    }
                     continue;
                 }
                 Ok(_) => {}
