@@ -21,10 +21,13 @@ use tokio::task::JoinHandle;
 
 /// Events read from the log per page.
 pub const PAGE: usize = 256;
+/// Events the shared follower reads per page: more than a listener reading by itself, so
+/// that one product changed several times in a page is sent once.
+const SHARED_PAGE: usize = 4 * PAGE;
 /// How long the follower waits after a page that reached the head before reading again, so
 /// that under load each listener gets a few fuller pages a second rather than one per group
 /// commit: a write per page per listener is what listeners cost.
-const PACE: std::time::Duration = std::time::Duration::from_millis(50);
+const PACE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Pages the broadcast keeps for a listener slow to take them; one further behind catches up
 /// by reading the log itself.
 const BACKLOG: usize = 64;
@@ -166,7 +169,7 @@ async fn follow<S: Source>(shared: &Shared<S>) {
             // Nobody listens: skip what is there; a new listener catches up by itself.
             after = now;
         } else {
-            match retention::read_after(&shared.store, after, PAGE) {
+            match retention::read_after(&shared.store, after, SHARED_PAGE) {
                 Ok(events) if !events.is_empty() => {
                     let last = events.last().map_or(after, |e| e.seq);
                     let items = shared.source.items(&events).await;
@@ -175,7 +178,7 @@ async fn follow<S: Source>(shared: &Shared<S>) {
                     }
                     let _ = shared.pages.send(Page::new(after, last, items.ok()));
                     after = last;
-                    if events.len() < PAGE {
+                    if events.len() < SHARED_PAGE {
                         tokio::time::sleep(PACE).await;
                     }
                     continue;
