@@ -21,12 +21,10 @@ use tokio::task::JoinHandle;
 
 /// Events read from the log per page.
 pub const PAGE: usize = 256;
-/// Events the shared follower reads per page: more than a listener reading by itself, so
-/// that one product changed several times in a page is sent once.
+/// Events per page of the shared follower: a product changed twice in a page is sent once.
 const SHARED_PAGE: usize = 4 * PAGE;
-/// How long the follower waits after a page that reached the head before reading again, so
-/// that under load each listener gets a few fuller pages a second rather than one per group
-/// commit: a write per page per listener is what listeners cost.
+/// The follower's wait after a page that reached the head: under load a listener gets a few
+/// full pages a second, not one per group commit (a write per page is what it costs).
 const PACE: std::time::Duration = std::time::Duration::from_millis(100);
 /// Pages the broadcast keeps for a listener slow to take them; one further behind catches up
 /// by reading the log itself.
