@@ -7,7 +7,11 @@
 # the same request bodies, all measured in the same run, non-2xx counts, and the store's
 # group-commit batch sizes and flush latency.
 #
+# Last, add-to-cart with LISTENERS (300) clients on the public /products/stream against none,
+# at the first CONNECTIONS value (examples/stream_listeners.rs holds them).
+#
 #   scripts/bench.sh            (DURATION=10s PRODUCTS=1000 USERS=1000 SIZED=1000 to change)
+#   ONLY=listeners scripts/bench.sh     (just the listeners rows)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-10s}
@@ -15,6 +19,8 @@ PRODUCTS=${PRODUCTS:-1000}
 USERS=${USERS:-1000}
 SIZED=${SIZED:-1000}
 CONNECTIONS=${CONNECTIONS:-"32 256"}
+LISTENERS=${LISTENERS:-300}
+ONLY=${ONLY:-}
 # Another build to measure (e.g. a saved copy of an earlier one), instead of this tree's.
 TROLLEY_BIN=${TROLLEY_BIN:-./target/release/trolley}
 
@@ -24,7 +30,8 @@ if ! command -v wrk >/dev/null; then
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 
-cargo build --release --quiet --bin trolley --example bench_seed --example bare_writer
+cargo build --release --quiet --bin trolley --example bench_seed --example bare_writer \
+  --example stream_listeners
 
 export BENCH_DIR=$(mktemp -d)
 export BENCH_SCRIPTS=$PWD/scripts/bench
@@ -39,7 +46,8 @@ RUST_LOG=warn "$TROLLEY_BIN" --addr 127.0.0.1:$PORT --data-dir "$BENCH_DIR/data"
 SERVER=$!
 ./target/release/examples/bare_writer 127.0.0.1:$BARE_PORT "$BENCH_DIR/bare" > "$BENCH_DIR/bare.log" 2>&1 &
 BARE_PID=$!
-trap 'kill $SERVER $BARE_PID 2>/dev/null; wait $SERVER $BARE_PID 2>/dev/null || true; rm -rf "$BENCH_DIR"' EXIT
+LISTENERS_PID=
+trap 'kill $SERVER $BARE_PID $LISTENERS_PID 2>/dev/null; wait $SERVER $BARE_PID $LISTENERS_PID 2>/dev/null || true; rm -rf "$BENCH_DIR"' EXIT
 for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && curl -sf "$BARE/healthz" >/dev/null && break; sleep 0.1; done
 
 echo "seeding $PRODUCTS products, $USERS realistic carts, $SIZED carts of 1, 10 and 100 lines…" >&2
@@ -72,7 +80,8 @@ invalid=0
 echo "load before the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 printf "$FMT" endpoint conns req/s p50_ms p99_ms p99.9_ms ÷healthz ÷bare p99÷bare non2xx
 declare -A add_rps
-for c in $CONNECTIONS; do
+[ "$ONLY" = listeners ] && CONNECTIONS_MAIN= || CONNECTIONS_MAIN=$CONNECTIONS
+for c in $CONNECTIONS_MAIN; do
   read -r base_rps rest <<<"$(run healthz "$c")"
   row "GET /healthz" "$c" "$base_rps" $rest
   row "GET /products/{id}" "$c" $(run product "$c")
@@ -88,6 +97,24 @@ for c in $CONNECTIONS; do
   done
   echo "  add to a 100-line cart ÷ add to a 1-line cart at $c conns: $(ratio "${add_rps[100]}" "${add_rps[1]}")"
 done
+
+# Listeners on the public stock stream: each should cost a cursor and a socket, not work per
+# page (target: add throughput with them ≥ 0.9 × without).
+c=${CONNECTIONS%% *}
+listeners_row() { # name conns rps p50 p99 p999 non2xx errors (no ÷healthz, ÷bare columns)
+  printf "$FMT" "$1" "$2" "$3" "$4" "$5" "$6" - - - "$7"
+  if [ "$7" != 0 ] || [ "$8" != 0 ]; then invalid=1; fi
+}
+read -r quiet_rps rest <<<"$(run add "$c")"
+listeners_row "POST …/products (own 10), 0 listen" "$c" "$quiet_rps" $rest
+./target/release/examples/stream_listeners "127.0.0.1:$PORT" "$LISTENERS" > "$BENCH_DIR/listeners.log" 2>&1 &
+LISTENERS_PID=$!
+for _ in $(seq 300); do grep -q '^ready' "$BENCH_DIR/listeners.log" && break; sleep 0.1; done
+grep -q '^ready' "$BENCH_DIR/listeners.log" || { cat "$BENCH_DIR/listeners.log"; exit 1; }
+read -r loud_rps rest <<<"$(run add "$c")"
+listeners_row "POST …/products, $LISTENERS listening" "$c" "$loud_rps" $rest
+kill -TERM $LISTENERS_PID; wait $LISTENERS_PID || true; LISTENERS_PID=
+echo "  add with $LISTENERS stream listeners ÷ without at $c conns: $(ratio "$loud_rps" "$quiet_rps"), listeners read $(awk '/^bytes/ { print $2 }' "$BENCH_DIR/listeners.log") bytes"
 echo "load after the run: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 echo

@@ -88,6 +88,12 @@ pub struct Config {
     #[arg(long, env = "TROLLEY_MAX_REGISTRATIONS_PER_MINUTE", default_value_t = Quotas::DEFAULT.registrations_per_address, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_registrations_per_minute: u32,
 
+    /// Most Server-Sent Events streams open at once (`/events/stream`, `/products/stream`);
+    /// beyond it a new one gets 503 with `Retry-After`. Streams also never get more than half
+    /// of the process's open-files limit, so the rest of the API always has descriptors.
+    #[arg(long, env = "TROLLEY_MAX_STREAMS", default_value_t = 1000)]
+    pub max_streams: usize,
+
     /// sled page cache size in bytes.
     #[arg(long, env = "TROLLEY_CACHE_BYTES", default_value_t = 256 * 1024 * 1024)]
     pub cache_bytes: u64,

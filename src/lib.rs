@@ -15,6 +15,7 @@
 //! - [`config`]: settings from flags and environment.
 //! - [`telemetry`]: tracing set-up.
 //! - [`memory`]: returning memory freed by passivation to the OS.
+//! - [`limits`]: the open-files limit, raised at start, and the streams' share of it.
 //! - [`admin`]: offline maintenance commands (`trolley events trim`).
 //! - `testing` (only with the `test-hooks` feature): failure injection for this crate's tests.
 //! - [`maintenance`]: where an online backup may go (the admin route checks it there).
@@ -28,6 +29,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod idempotency;
+pub mod limits;
 pub mod maintenance;
 pub mod memory;
 pub mod remote;
@@ -75,6 +77,8 @@ pub struct RunningApp {
     store: Store,
     /// Fired to begin graceful shutdown of the HTTP server.
     stop_http: oneshot::Sender<()>,
+    /// The event streams: closed first at shutdown, or the server would wait on them.
+    streams: http::streams::Streams,
     server: JoinHandle<()>,
     shutdown_timeout: std::time::Duration,
 }
@@ -113,6 +117,7 @@ impl App {
     pub async fn start(config: Config) -> Result<RunningApp, StartError> {
         // Install the metrics recorder before anything records.
         telemetry::metrics();
+        let open_files = limits::raise_open_files();
         let store = Store::open(&config.data_dir, config.cache_bytes)?
             .with_write_timeout(config.call_timeout);
         let settings = Settings {
@@ -138,9 +143,12 @@ impl App {
                 return Err(e);
             }
         };
+        let stream_cap = limits::stream_cap(config.max_streams, open_files);
+        tracing::info!(stream_cap, open_files, "streams capped");
+        let streams = http::streams::Streams::start(&actors, stream_cap);
         let (stop_http, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(
-            warp::serve(http::routes(actors.clone()))
+            warp::serve(http::routes(actors.clone(), streams.clone()))
                 .incoming(listener)
                 .graceful(async {
                     let _ = stopped.await;
@@ -153,6 +161,7 @@ impl App {
             actors,
             store,
             stop_http,
+            streams,
             server,
             shutdown_timeout: config.shutdown_timeout,
         })
@@ -171,8 +180,9 @@ impl RunningApp {
         &self.store
     }
 
-    /// Graceful shutdown as one chain: stop accepting and finish in-flight requests (bounded),
-    /// stop the actors, then let the store writer drain and flush.
+    /// Graceful shutdown as one chain: end the event streams, stop accepting and finish
+    /// in-flight requests (bounded), stop the actors, then let the store writer drain and
+    /// flush.
     pub async fn shutdown(self) {
         let timeout = self.shutdown_timeout;
         let store = self.store.clone();
@@ -187,6 +197,8 @@ impl RunningApp {
     /// Stops accepting connections and lets in-flight requests finish (bounded), leaving the
     /// actors and the store as they are: all a server whose disk has failed can still do.
     pub async fn stop_serving(self) -> Actors {
+        // Streams never finish on their own: end them, then let the rest finish.
+        self.streams.close().await;
         let _ = self.stop_http.send(());
         let mut server = self.server;
         if tokio::time::timeout(self.shutdown_timeout, &mut server)

@@ -2,7 +2,7 @@
 
 import { setUpAuth } from "./auth.js";
 import { refreshTop } from "./chart.js";
-import { setUpCatalog, stockChanged } from "./catalog.js";
+import { loadCatalog, setUpCatalog, stockChanged } from "./catalog.js";
 import { startFeed } from "./feed.js";
 import { startGauges } from "./gauges.js";
 import { $ } from "./ui.js";
@@ -20,6 +20,10 @@ function start() {
   startFeed((event) => {
     if (event.type === "CartCheckedOut") refreshTop(event.seq);
     if (STOCK.has(event.type) && event.data.product_id != null) stockChanged(event.data.product_id);
+  }, () => {
+    // The feed starts again from the live end: reload what it kept up to date.
+    loadCatalog();
+    refreshTop();
   });
 }
 

@@ -1,5 +1,6 @@
 // The console's live event feed from GET /events/stream: resumes after the last id it showed
 // whenever the connection drops (server restart included), so nothing is missed or repeated.
+// A refused position (409 after a restore, 410 after a trim) starts it again from the live end.
 
 import { session } from "./api.js";
 import { readEvents } from "./sse.js";
@@ -7,8 +8,11 @@ import { $, el } from "./ui.js";
 
 const KEEP = 300;
 
-/** Starts the feed; `onEvent(event)` hears every event (parsed) after it is shown. */
-export function startFeed(onEvent) {
+/**
+ * Starts the feed; `onEvent(event)` hears every event (parsed) after it is shown, and
+ * `onReset()` hears that the feed started again from the live end (its position was refused).
+ */
+export function startFeed(onEvent, onReset) {
   const list = $("#feed");
   const state = $("#feed-state");
   let lastId = null;
@@ -43,6 +47,13 @@ export function startFeed(onEvent) {
         if (e.status === 401 || e.status === 403) {
           setState("not allowed");
           return;
+        }
+        if (e.status === 409 || e.status === 410) {
+          // Our position is past the log (a restore) or trimmed away: start again from the
+          // live end and let the console reload what it shows.
+          lastId = null;
+          list.replaceChildren();
+          onReset?.();
         }
       }
       setState("reconnecting");

@@ -56,10 +56,18 @@ export function createProducts({ onAdd, onStock }) {
   }
 
   // Connect first, then load: every change after the load is on the stream. The browser
-  // reconnects by itself, sending Last-Event-ID, so nothing is missed across a drop.
-  const source = new EventSource("/products/stream");
-  source.addEventListener("stock", (event) => apply(JSON.parse(event.data)));
-  source.addEventListener("open", load, { once: true });
+  // reconnects by itself, sending Last-Event-ID, so nothing is missed across a drop. If the
+  // server refuses that position (410: trimmed; 409: past the log, e.g. after a restore) or
+  // is full (503), the browser gives up: start afresh from the live end and reload the list.
+  function connect() {
+    const source = new EventSource("/products/stream");
+    source.addEventListener("stock", (event) => apply(JSON.parse(event.data)));
+    source.addEventListener("open", load, { once: true });
+    source.addEventListener("error", () => {
+      if (source.readyState === EventSource.CLOSED) setTimeout(connect, 2000);
+    });
+  }
+  connect();
   return { reload: load };
 }
 

@@ -105,6 +105,10 @@ pub enum Error {
     /// A reader asked for events that were trimmed from the log.
     #[error("events before {oldest} were trimmed from the log")]
     EventsTrimmed { oldest: u64 },
+    /// A reader asked for events after a position the log has not reached (made up, or
+    /// from before a restore); `head` is the log's last sequence number.
+    #[error("that position is past the log head {head}")]
+    PositionAheadOfLog { head: u64 },
     /// A trim would remove events a subscriber has not handled yet.
     #[error("a subscriber still needs those events")]
     EventsStillNeeded { max_before: u64 },
@@ -136,6 +140,7 @@ impl From<StorageError> for Error {
                 Error::Unavailable("store".into())
             }
             StorageError::Trimmed { oldest } => Error::EventsTrimmed { oldest },
+            StorageError::AheadOfLog { head } => Error::PositionAheadOfLog { head },
             StorageError::BackupRefused(why) => Error::BackupRefused(why),
             StorageError::StillNeeded { max_before, .. } => Error::EventsStillNeeded { max_before },
             StorageError::Conflict(key)

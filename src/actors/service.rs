@@ -18,7 +18,6 @@ use crate::domain::{
 use crate::idempotency::{Mark, Records};
 use crate::storage::backup::{self, Backup};
 use crate::storage::{keys, retention};
-use futures_util::Stream;
 
 /// The name the sales projection's subscriber goes by (its offset, its metrics label).
 pub const STATS_SUBSCRIBER: &str = <SalesStats as Projection>::NAME;
@@ -161,20 +160,8 @@ impl Actors {
     ) -> Result<Vec<EventRecord>, Error> {
         Ok(match after {
             Some(after) => retention::read_after(&self.store, after, limit)?,
-            None => self.store.events_after(0, limit)?,
+            None => retention::read_from_oldest(&self.store, limit)?,
         })
-    }
-
-    /// The durable events after `after` (`None`: from the live end), then each new one as it
-    /// becomes durable. `EventsTrimmed` up front if events after `after` were trimmed (a
-    /// stream's status goes out before its first event).
-    pub fn follow_events(
-        &self,
-        after: Option<u64>,
-    ) -> Result<impl Stream<Item = EventRecord> + Send + 'static, Error> {
-        let after = after.unwrap_or_else(|| self.log_head());
-        retention::read_after(&self.store, after, 1)?;
-        Ok(super::follow::follow(self.store.clone(), after))
     }
 
     /// The sequence number of the last durable event.

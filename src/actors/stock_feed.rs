@@ -8,9 +8,8 @@
 //! durable. A change that a crash could still lose is never shown.
 
 use super::{Actors, Error, InventoryMsg};
+use crate::domain::event::EventRecord;
 use crate::domain::{Event, ProductId};
-use crate::storage::retention;
-use futures_util::{Stream, StreamExt};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -40,32 +39,16 @@ pub fn stock_changed_by(event: &Event) -> Option<ProductId> {
     }
 }
 
-/// The stock changes after log position `after` (`None`: the live end of the log), then each
-/// one as it becomes durable. `EventsTrimmed` up front if the log no longer reaches `after`.
-/// Ends when the store closes or cannot be read or written; a client resumes after the last
-/// `seq` it saw.
-pub fn stock_changes(
-    actors: Actors,
-    after: Option<u64>,
-) -> Result<impl Stream<Item = StockChange> + Send + 'static, Error> {
-    let after = after.unwrap_or_else(|| actors.log_head());
-    retention::read_after(&actors.store, after, 1)?;
-    let pages = super::follow::pages(actors.store.clone(), after);
-    Ok(pages
-        .then(move |page| {
-            let actors = actors.clone();
-            async move {
-                let page = page.map_err(Error::from)?;
-                changes_in(&actors, page.iter().map(|r| (r.seq, &r.event))).await
-            }
-        })
-        .take_while(|changes| {
-            if let Err(e) = changes {
-                tracing::warn!(error = %e, "the stock feed stops; its clients resume");
-            }
-            std::future::ready(changes.is_ok())
-        })
-        .flat_map(|changes| futures_util::stream::iter(changes.unwrap_or_default())))
+/// The stock feed's [`Source`](super::follow::Source): each page of the log as the stock
+/// changes in it, with values read after a store barrier.
+pub struct StockChanges(pub Actors);
+
+impl super::follow::Source for StockChanges {
+    type Item = StockChange;
+
+    async fn items(&self, events: &[EventRecord]) -> Result<Vec<StockChange>, Error> {
+        changes_in(&self.0, events.iter().map(|r| (r.seq, &r.event))).await
+    }
 }
 
 /// One page of the log as stock changes: one per product it touches (at the product's last

@@ -78,6 +78,17 @@ impl ApiError {
         .with("limit", json!(limit))
     }
 
+    /// Every stream slot is taken (`--max-streams`), or the server is shutting down.
+    pub fn too_many_streams(retry_after: u64) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too_many_streams",
+            format!("too many event streams are open; retry in {retry_after} s"),
+        );
+        e.retry_after = Some(retry_after);
+        e
+    }
+
     pub fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
     }
@@ -197,6 +208,14 @@ impl From<Error> for ApiError {
                 ),
             )
             .with("oldest_seq", json!(oldest)),
+            Error::PositionAheadOfLog { head } => ApiError::new(
+                S::CONFLICT,
+                "position_ahead_of_log",
+                format!(
+                    "the log ends at {head}, before that position (made up, or from before a restore): reload, then resume after={head} or from the live end"
+                ),
+            )
+            .with("head_seq", json!(head)),
             Error::Overloaded(_)
             | Error::Unavailable(_)
             | Error::DiskFull(_)

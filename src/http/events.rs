@@ -7,13 +7,12 @@
 
 use super::auth::{caller, Caller};
 use super::query::{self, Page, Paging};
+use super::streams::Streams;
 use super::{ok, with_actors};
 use crate::actors::Actors;
 use crate::domain::event::EventRecord;
 use crate::domain::rfc3339;
-use futures_util::StreamExt;
 use serde_json::{json, Value};
-use std::convert::Infallible;
 use std::time::Duration;
 use warp::{sse, Filter, Rejection};
 
@@ -43,6 +42,7 @@ pub fn event_json(record: &EventRecord) -> Value {
 
 pub fn routes(
     actors: Actors,
+    streams: Streams,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     let list = warp::path!("events")
         .and(super::get())
@@ -52,7 +52,7 @@ pub fn routes(
         .and_then(list);
     let stream = warp::path!("events" / "stream")
         .and(super::get())
-        .and(with_actors(actors.clone()))
+        .and(warp::any().map(move || streams.clone()))
         .and(caller(actors))
         .and(sse::last_event_id::<String>())
         .and(warp::query::<std::collections::HashMap<String, String>>())
@@ -73,7 +73,7 @@ async fn list(
 }
 
 async fn stream(
-    actors: Actors,
+    streams: Streams,
     caller: Caller,
     last_event_id: Option<String>,
     query: std::collections::HashMap<String, String>,
@@ -82,17 +82,18 @@ async fn stream(
     caller.ensure_admin()?;
     // Without a position, a new client starts at the live end.
     let after = query::stream_position(last_event_id, &query)?;
-    let events = actors.follow_events(after)?.map(|record| {
-        let event = sse::Event::default()
+    let slot = streams.slot()?;
+    let pages = streams.feeds.events.listen(after)?;
+    let events = super::streams::frames(pages, |record| {
+        sse::Event::default()
             .id(record.seq.to_string())
             .event(record.event.kind())
-            .data(event_json(&record).to_string());
-        Ok::<_, Infallible>(event)
+            .data(event_json(record).to_string())
     });
     Ok(sse::reply(
         sse::keep_alive()
             .interval(Duration::from_secs(15))
-            .stream(events),
+            .stream(slot.hold(events)),
     )
     .into_response())
 }

@@ -21,6 +21,7 @@ pub mod products;
 pub mod query;
 pub mod ratelimit;
 pub mod stats;
+pub mod streams;
 pub mod users;
 pub mod web;
 
@@ -31,7 +32,10 @@ use warp::http::{HeaderValue, StatusCode};
 use warp::{Filter, Reply};
 
 /// Every route, with errors recovered into the contract's shape and a tracing span per request.
-pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
+pub fn routes(
+    actors: Actors,
+    streams: streams::Streams,
+) -> impl Filter<Extract = (impl Reply,), Error = Infallible> + Clone {
     // A retry waits for the attempt in progress about as long as that attempt can take.
     let locks = idempotency::Locks::new(
         actors.settings.call_timeout * 3,
@@ -43,13 +47,13 @@ pub fn routes(actors: Actors) -> impl Filter<Extract = (impl Reply,), Error = In
         .boxed()
         .or(products::routes(actors.clone(), locks.clone()).boxed())
         .unify()
-        .or(product_stream::routes(actors.clone()).boxed())
+        .or(product_stream::routes(streams.clone()).boxed())
         .unify()
         .or(carts::routes(actors.clone(), locks).boxed())
         .unify()
         .or(orders::routes(actors.clone()).boxed())
         .unify()
-        .or(events::routes(actors.clone()).boxed())
+        .or(events::routes(actors.clone(), streams).boxed())
         .unify()
         .or(stats::routes(actors.clone()).boxed())
         .unify()

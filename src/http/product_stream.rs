@@ -1,40 +1,40 @@
 //! `GET /products/stream`: public Server-Sent Events of stock changes, one frame per change
 //! with `id:` = the log sequence, `event: stock` and `data: {product_id, stock, reserved}`.
 //! Resumes after `Last-Event-ID` (or `?after=`), else starts at the live end. The changes come
-//! from the durable log (see [`crate::actors::stock_feed`]).
+//! from the durable log (see [`crate::actors::stock_feed`]), through the feed's one shared
+//! follower.
 
 use super::query::stream_position;
-use super::with_actors;
-use crate::actors::stock_feed::{stock_changes, StockChange};
-use crate::actors::Actors;
+use super::streams::Streams;
+use crate::actors::stock_feed::StockChange;
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::time::Duration;
 use warp::{sse, Filter, Rejection, Reply};
 
 pub fn routes(
-    actors: Actors,
+    streams: Streams,
 ) -> impl Filter<Extract = (warp::reply::Response,), Error = Rejection> + Clone {
     warp::path!("products" / "stream")
         .and(super::get())
-        .and(with_actors(actors))
+        .and(warp::any().map(move || streams.clone()))
         .and(sse::last_event_id::<String>())
         .and(warp::query::<HashMap<String, String>>())
         .and_then(stream)
 }
 
 async fn stream(
-    actors: Actors,
+    streams: Streams,
     last_event_id: Option<String>,
     query: HashMap<String, String>,
 ) -> Result<warp::reply::Response, Rejection> {
-    use futures_util::StreamExt;
     let after = stream_position(last_event_id, &query)?;
-    let frames = stock_changes(actors, after)?.map(|c| Ok::<_, Infallible>(frame(&c)));
+    let slot = streams.slot()?;
+    let pages = streams.feeds.stock.listen(after)?;
+    let frames = super::streams::frames(pages, frame);
     Ok(sse::reply(
         sse::keep_alive()
             .interval(Duration::from_secs(15))
-            .stream(frames),
+            .stream(slot.hold(frames)),
     )
     .into_response())
 }

@@ -28,6 +28,10 @@ pub enum StorageError {
     /// Events a reader asked for were trimmed from the log; `oldest` is the first one left.
     #[error("events before {oldest} were trimmed from the log")]
     Trimmed { oldest: u64 },
+    /// A reader asked for events after a position the log has not reached: made up, or from
+    /// before a restore. `head` is the last sequence number appended.
+    #[error("position is past the log head {head}")]
+    AheadOfLog { head: u64 },
     /// A trim would remove events a subscriber has not handled yet.
     #[error("refusing to trim events before {before}: a subscriber still needs them (the most you may pass is {max_before})")]
     StillNeeded { before: u64, max_before: u64 },

@@ -63,7 +63,13 @@ pub fn lowest_subscriber_offset(store: &Store) -> Result<Option<u64>, StorageErr
 }
 
 /// Like [`Store::events_after`], but `Trimmed` when events after `after` are gone, so the
-/// caller can tell its client instead of skipping them.
+/// caller can tell its client instead of skipping them, and `AheadOfLog` when `after` is past
+/// the durable head (a made-up position, or one from before a restore).
+///
+/// A page is handed out only if it is whole: it starts at `after + 1` and every event follows
+/// the one before it. A trim racing the read removes a prefix of the log while the read walks
+/// it, so the read can see part of it (`…20751` then `21001…`); that page is refused as
+/// `Trimmed`, naming the oldest event left once the read is done.
 pub fn read_after(
     store: &Store,
     after: u64,
@@ -71,18 +77,35 @@ pub fn read_after(
 ) -> Result<Vec<EventRecord>, StorageError> {
     // Read before the events: the head only grows, so an event at or below it existed.
     let head = *store.head().borrow();
+    if after > head {
+        return Err(StorageError::AheadOfLog { head });
+    }
     let events = store.events_after(after, limit)?;
-    let gap = match events.first() {
-        Some(first) => first.seq != after + 1,
-        None => after < head,
+    let whole = match events.first() {
+        Some(_) => events.iter().zip(after + 1..).all(|(e, seq)| e.seq == seq),
+        None => after == head,
     };
-    if gap {
-        let oldest = events
-            .first()
-            .map_or_else(|| oldest(store), |e| Ok(e.seq))?;
-        return Err(StorageError::Trimmed { oldest });
+    if !whole {
+        return Err(StorageError::Trimmed {
+            oldest: oldest(store)?,
+        });
     }
     Ok(events)
+}
+
+/// Up to `limit` events from the oldest one in the log, whole as [`read_after`] makes sure.
+/// A trim that moves the front while reading makes it start again from the new front.
+pub fn read_from_oldest(store: &Store, limit: usize) -> Result<Vec<EventRecord>, StorageError> {
+    /// Trims run in bounded chunks, so a reader overtaken this often is being starved.
+    const ATTEMPTS: usize = 16;
+    let mut attempt = 0;
+    loop {
+        let from = oldest(store)?;
+        match read_after(store, from - 1, limit) {
+            Err(StorageError::Trimmed { .. }) if attempt + 1 < ATTEMPTS => attempt += 1,
+            read => return read,
+        }
+    }
 }
 
 /// Deletes the events below `before`, refusing (`StillNeeded`) if a subscriber has not
@@ -158,4 +181,92 @@ fn first_at_or_after(
         start = last + 1;
     }
     Ok(head + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{CartId, Event, UserId};
+    use crate::storage::Unit;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+
+    /// A store whose log holds events 1..=`n`, written in units of 1,000.
+    async fn log_of(n: u64) -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 64 << 20).unwrap();
+        for unit in 0..n / 1000 {
+            let events = (0..1000).map(|i| Event::CartCreated {
+                cart_id: CartId(unit * 1000 + i),
+                user_id: UserId(1),
+            });
+            store
+                .write(events.fold(Unit::default(), Unit::event))
+                .await
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    /// Pages from the front of the log, again and again until `done`: (pages with a hole,
+    /// pages refused as trimmed).
+    fn page_from_the_front(store: &Store, done: &AtomicBool) -> (Vec<String>, u64) {
+        let (mut holes, mut trimmed) = (Vec::new(), 0);
+        while !done.load(Ordering::Relaxed) {
+            let after = oldest(store).unwrap() - 1;
+            match read_after(store, after, 1000) {
+                Ok(page) => {
+                    let seqs: Vec<u64> = page.iter().map(|e| e.seq).collect();
+                    if seqs.iter().zip(after + 1..).any(|(s, want)| *s != want) {
+                        let jump = seqs.windows(2).find(|w| w[1] != w[0] + 1);
+                        holes.push(format!(
+                            "after={after}: first {:?}, jump {jump:?}",
+                            seqs.first()
+                        ));
+                    }
+                }
+                Err(StorageError::Trimmed { oldest }) => {
+                    assert!(oldest > after + 1, "410 must name a later oldest");
+                    trimmed += 1;
+                }
+                Err(e) => panic!("unexpected {e}"),
+            }
+        }
+        (holes, trimmed)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pages_read_while_trims_advance_are_whole_or_refused_as_trimmed() {
+        let (_dir, store) = log_of(40_000).await;
+        let done = Arc::new(AtomicBool::new(false));
+        let readers: Vec<_> = (0..2)
+            .map(|_| {
+                let (store, done) = (store.clone(), done.clone());
+                tokio::task::spawn_blocking(move || page_from_the_front(&store, &done))
+            })
+            .collect();
+        // Trims chase the readers: each removes the next 250 events from the front.
+        for before in (251..=40_000).step_by(250) {
+            store.trim_events(before).await.unwrap();
+        }
+        done.store(true, Ordering::Relaxed);
+        let mut holes = Vec::new();
+        for reader in readers {
+            let (h, trimmed) = reader.await.unwrap();
+            eprintln!("a reader was refused {trimmed} pages as trimmed");
+            holes.extend(h);
+        }
+        assert!(holes.is_empty(), "pages with a hole: {holes:#?}");
+    }
+
+    #[tokio::test]
+    async fn a_position_past_the_head_is_refused_naming_the_head() {
+        let (_dir, store) = log_of(1000).await;
+        assert_eq!(read_after(&store, 1000, 10).unwrap().len(), 0);
+        assert!(matches!(
+            read_after(&store, 1001, 10),
+            Err(StorageError::AheadOfLog { head: 1000 })
+        ));
+        assert_eq!(read_from_oldest(&store, 5).unwrap()[0].seq, 1);
+    }
 }

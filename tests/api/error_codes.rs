@@ -11,7 +11,7 @@ use warp::Filter;
 const API_MD: &str = include_str!("../../docs/api.md");
 
 /// How many variants `actors::Error` has.
-const VARIANTS: usize = 22;
+const VARIANTS: usize = 23;
 
 /// Each variant's place among [`VARIANTS`]. No wildcard: a new variant does not compile here
 /// until it has a place, and then [`every_error`] until it has an example.
@@ -39,6 +39,7 @@ fn variant(e: &Error) -> usize {
         Error::BackupRefused(_) => 19,
         Error::Storage(_) => 20,
         Error::TooManyOpenCarts { .. } => 21,
+        Error::PositionAheadOfLog { .. } => 22,
     }
 }
 
@@ -70,6 +71,7 @@ fn every_error() -> Vec<Error> {
         Error::BackupRefused("test".into()),
         Error::Storage(StorageError::Corrupt("test".into())),
         Error::TooManyOpenCarts { limit: 1 },
+        Error::PositionAheadOfLog { head: 5 },
     ];
     let covered: BTreeSet<usize> = examples.iter().map(variant).collect();
     assert_eq!(
@@ -89,6 +91,7 @@ async fn producible() -> BTreeSet<(u16, String)> {
         ApiError::rate_limited(1),
         ApiError::too_many_registrations(1),
         ApiError::too_many_idempotency_keys(1),
+        ApiError::too_many_streams(1),
         ApiError::internal(),
         ApiError::payload_too_large(1),
         ApiError::length_required(),

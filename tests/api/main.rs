@@ -25,6 +25,7 @@ mod readme;
 mod reads;
 mod restart;
 mod retention;
+mod streams;
 mod supervision;
 mod users;
 mod web;

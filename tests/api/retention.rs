@@ -107,6 +107,44 @@ async fn an_admin_trims_the_log_while_serving_and_readers_of_trimmed_positions_g
 }
 
 #[tokio::test]
+async fn a_position_past_the_log_head_is_409_naming_head_seq_on_every_reader() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let head = app.events_handled(&admin, 2, "p").await;
+
+    // The head itself is a fine position: nothing yet, then what comes.
+    let r = app
+        .get(&format!("/events?after={head}"), Some(&admin))
+        .await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["events"], json!([]));
+
+    // One past it (a made-up id, or one from before a restore) is refused, not followed.
+    let ahead = head + 1;
+    let refused = assert_error(
+        app.get(&format!("/events?after={ahead}"), Some(&admin))
+            .await,
+        StatusCode::CONFLICT,
+        "position_ahead_of_log",
+    )
+    .await;
+    assert_eq!(refused["head_seq"], head);
+    let refused = assert_error(
+        app.stream_from(&admin, ahead).await,
+        StatusCode::CONFLICT,
+        "position_ahead_of_log",
+    )
+    .await;
+    assert_eq!(refused["head_seq"], head);
+    for position in [format!("?after={ahead}"), format!("?after={}", u64::MAX)] {
+        let r = app.get(&format!("/products/stream{position}"), None).await;
+        let refused = assert_error(r, StatusCode::CONFLICT, "position_ahead_of_log").await;
+        assert_eq!(refused["head_seq"], head);
+    }
+    assert_eq!(app.first_seq(&admin).await, Some(1), "nothing changed");
+}
+
+#[tokio::test]
 async fn a_trim_that_would_remove_what_a_subscriber_still_needs_is_refused_unchanged() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
