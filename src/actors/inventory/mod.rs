@@ -229,6 +229,18 @@ fn with_holds(store: &Store, product: Product) -> Result<Inventory, Error> {
     Ok(Inventory::new(product, holds))
 }
 
+impl InventoryActor {
+    /// Releases the lapsed holds; if that fails, reloads rather than guess what landed.
+    async fn expire_or_reload(&self, inv: &mut Inventory) -> Result<(), ActorProcessingErr> {
+        if let Err(e) = Box::pin(self.expire(inv)).await {
+            tracing::warn!(product_id = %inv.product.id, error = %e, "expiring holds failed; reloading");
+            self.reload(inv).await?;
+        }
+        self.publish(inv);
+        Ok(())
+    }
+}
+
 impl Entity for InventoryActor {
     const KIND: &'static str = "product";
 
@@ -274,13 +286,7 @@ impl Entity for InventoryActor {
                 let sale = self.commit(inv, cart_id, quantity, order_id);
                 self.answer(inv, reply, sale);
             }
-            InventoryMsg::ExpireHolds => {
-                if let Err(e) = Box::pin(self.expire(inv)).await {
-                    tracing::warn!(product_id = %inv.product.id, error = %e, "expiring holds failed; reloading");
-                    self.reload(inv).await?;
-                }
-                self.publish(inv);
-            }
+            InventoryMsg::ExpireHolds => Box::pin(self.expire_or_reload(inv)).await?,
             InventoryMsg::Reserve {
                 cart_id,
                 quantity,
