@@ -1,10 +1,10 @@
 //! The cart as its owner sees it: lines with current names and prices, and whether each is held.
 
 use super::{CartActor, CartState};
-use crate::actors::catalog::ProductInfo;
 use crate::actors::Error;
 use crate::domain::UserId;
-use crate::domain::{order, rfc3339, Cart, CartId, CartStatus, HoldPolicy, ProductId};
+use crate::domain::{order, rfc3339, Cart, CartId, CartStatus, HoldPolicy, Product, ProductId};
+use crate::storage::keys;
 use serde::{Serialize, Serializer};
 use std::sync::Arc;
 
@@ -58,17 +58,17 @@ impl CartActor {
             .catalog
             .get_all(cart.lines.iter().map(|l| l.product_id));
         for (line, info) in cart.lines.iter().zip(known) {
-            let info = match info {
-                Some(info) => info,
-                None => self.product_info(line.product_id)?,
+            let (name, price_cents) = match info {
+                Some(info) => (info.name, info.price_cents),
+                None => self.name_and_price(line.product_id)?,
             };
             let held_until = state.held_until.get(&line.product_id).copied();
             let reserved = HoldPolicy::is_reserved(cart.status, held_until, now);
             items.push(CartItemView {
                 product_id: line.product_id,
-                name: info.name,
+                name,
                 quantity: line.quantity,
-                unit_price_cents: info.price_cents,
+                unit_price_cents: price_cents,
                 reserved,
                 hold_expires_at: held_until.filter(|_| reserved).map(rfc3339),
             });
@@ -81,15 +81,15 @@ impl CartActor {
         })
     }
 
-    /// A product's current name and price: from the catalog, or (not loaded in this process
-    /// yet) from its stored record, read without starting its actor, so building a view
-    /// never waits on another actor.
-    fn product_info(&self, product: ProductId) -> Result<ProductInfo, Error> {
-        if let Some(info) = self.catalog.get(product) {
-            return Ok(info);
-        }
-        crate::actors::inventory::stored_info(&self.store, product)?
-            .ok_or_else(|| Error::Invariant(format!("cart line of missing product {product}")))
+    /// The name and price of a product the catalog lacks (not loaded in this process yet),
+    /// from its stored record, read without starting its actor, so building a view never
+    /// waits on another actor (nor scans the product's holds: a view needs neither stock nor
+    /// what is held).
+    fn name_and_price(&self, product: ProductId) -> Result<(Arc<str>, i64), Error> {
+        let stored = self.store.get::<Product>(&keys::product(product))?;
+        let p = stored
+            .ok_or_else(|| Error::Invariant(format!("cart line of missing product {product}")))?;
+        Ok((p.name.as_str().into(), p.price.get()))
     }
 }
 

@@ -206,21 +206,6 @@ fn stored(store: &Store, id: ProductId) -> Result<Option<Inventory>, Error> {
 }
 
 /// `product` with its stored holds.
-/// A product not loaded in this process, as its stored records say (exact: only its actor
-/// writes them), read without starting the actor.
-pub(crate) fn stored_info(store: &Store, id: ProductId) -> Result<Option<ProductInfo>, Error> {
-    let Some(product) = store.get::<Product>(&keys::product(id))? else {
-        return Ok(None);
-    };
-    let inv = with_holds(store, product)?;
-    Ok(Some(ProductInfo {
-        name: inv.product.name.as_str().into(),
-        price_cents: inv.product.price.get(),
-        stock: inv.available(),
-        reserved: inv.reserved(),
-    }))
-}
-
 fn with_holds(store: &Store, product: Product) -> Result<Inventory, Error> {
     let holds = store
         .scan_prefix::<Hold>(&keys::holds_of(product.id))?
