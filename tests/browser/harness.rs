@@ -105,23 +105,40 @@ impl Browser {
         }
     }
 
-    /// Waits (bounded) for `css` to exist, then clicks it.
+    /// Waits (bounded) for `css` to exist, then clicks it. The pages redraw lists when a
+    /// stream frame or a re-read arrives, which can replace the element between the find and
+    /// the click ("stale element reference"): then the new one is found and clicked.
     pub async fn click(&self, css: &str) {
-        let el = self.wait_for(css).await;
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        self.on_current(css, "click", |el| async move { el.click().await })
+            .await;
     }
 
-    /// Waits (bounded) for the input `css`, then replaces its value with `value`.
+    /// Waits (bounded) for the input `css`, then replaces its value with `value` (on the
+    /// current element, as [`Browser::click`] does).
     pub async fn fill(&self, css: &str, value: &str) {
-        let el = self.wait_for(css).await;
-        el.clear()
-            .await
-            .unwrap_or_else(|e| panic!("clear {css}: {e}"));
-        el.send_keys(value)
-            .await
-            .unwrap_or_else(|e| panic!("type into {css}: {e}"));
+        self.on_current(css, "type into", |el| async move {
+            el.clear().await?;
+            el.send_keys(value).await
+        })
+        .await;
+    }
+
+    /// Does `act` on the element `css` finds, finding it again while the page keeps
+    /// replacing it; any other failure fails the test.
+    async fn on_current<F, Fut>(&self, css: &str, what: &str, act: F)
+    where
+        F: Fn(fantoccini::elements::Element) -> Fut,
+        Fut: std::future::Future<Output = Result<(), fantoccini::error::CmdError>>,
+    {
+        let redrawn = format!("{css} to stay on the page long enough to {what} it");
+        crate::helpers::eventually(PATIENCE, &redrawn, || async {
+            match act(self.wait_for(css).await).await {
+                Ok(()) => Some(()),
+                Err(e) if e.is_stale_element_reference() => None,
+                Err(e) => panic!("{what} {css}: {e}"),
+            }
+        })
+        .await
     }
 
     pub async fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
