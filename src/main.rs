@@ -9,7 +9,8 @@ use trolley::{App, Config};
 /// mimalloc instead of glibc's malloc: malloc/free were a quarter of the add-to-cart CPU
 /// profile (`_int_malloc`, `unlink_chunk`, `malloc_consolidate`), and mimalloc's per-thread
 /// free lists make the request path's many small allocations cheap. It gives freed memory
-/// back on its own (and `trolley::memory::release_freed` asks it to after passivation).
+/// back on its own (and `trolley::memory::request_release` asks every worker thread to after
+/// passivation).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -123,7 +124,13 @@ fn main() -> ExitCode {
         Some(_) => trolley::telemetry::LogFormat::Text,
     };
     trolley::telemetry::init("info", format);
-    let runtime = match tokio::runtime::Runtime::new() {
+    // Each worker gives its freed heap pages back when it next idles after a passivation
+    // (mimalloc collects per thread; see `trolley::memory`).
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_park(trolley::memory::release_if_requested)
+        .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("trolley: could not start the async runtime: {e}");

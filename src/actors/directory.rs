@@ -332,7 +332,7 @@ impl<A: Entity> Actor for Directory<A> {
         match message {
             DirectoryMsg::Sweep => {
                 if state.passivated >= TRIM_AFTER {
-                    crate::memory::release_freed();
+                    crate::memory::request_release();
                 }
                 state.passivated = self.passivate_idle();
                 metrics::counter!(names::PASSIVATED, "kind" => A::KIND)
